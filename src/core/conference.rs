@@ -1,0 +1,101 @@
+//! One conference: a MUC room the focus runs, from the first request to its end.
+
+use std::collections::BTreeMap;
+
+use xmpp_parsers::jid::{BareJid, Jid};
+
+use super::iq::IqEnvelope;
+use super::reservation::Reservation;
+use super::Time;
+use crate::xmpp::muc::Affiliation;
+
+/// Where a conference is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for `POST /conference` (attempt counts from 1); `retry_at` while backing off.
+    Reserving { attempt: u32, retry_at: Option<Time> },
+    /// After a 409: reading the conflicting reservation with `GET /conference/{id}`.
+    FetchingConflict { id: String, message: Option<String>, attempt: u32, retry_at: Option<Time> },
+    /// Join presence sent (or waiting for the connection); waiting for our self-presence.
+    Joining { sent_at: Option<Time> },
+    /// In the room as owner; reading and fixing the room configuration.
+    Configuring { deadline: Time },
+    /// Running: requests are answered `ready='true'` at once.
+    Live,
+}
+
+/// A conference request waiting for its answer.
+#[derive(Debug, Clone)]
+pub struct Waiter {
+    pub envelope: IqEnvelope,
+    /// When the client is told `ready='false'` so that it asks again.
+    pub deadline: Time,
+}
+
+/// A participant as seen in the room's presence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    pub real_jid: Option<Jid>,
+    pub affiliation: Affiliation,
+    pub joined_at: Time,
+}
+
+#[derive(Debug)]
+pub struct Conference {
+    pub room: BareJid,
+    /// The room's local part: the reservation's `name`.
+    pub name: String,
+    pub phase: Phase,
+    pub waiters: Vec<Waiter>,
+    pub reservation: Option<Reservation>,
+    /// `mail_owner` for the reservation: the identity of the request that created the room.
+    pub owner: Option<String>,
+    pub participants: BTreeMap<String, Participant>,
+    /// Set once the conference has been live; a rejoin then needs no new answer.
+    pub was_live: bool,
+    /// A conference nobody joins by then ends.
+    pub initial_deadline: Option<Time>,
+    pub meeting_id: Option<String>,
+    pub created_at: Time,
+}
+
+impl Conference {
+    pub fn new(room: BareJid, owner: Option<String>, phase: Phase, now: Time) -> Conference {
+        let name = room.node().map(|n| n.to_string()).unwrap_or_default();
+        Conference {
+            room,
+            name,
+            phase,
+            waiters: Vec::new(),
+            reservation: None,
+            owner,
+            participants: BTreeMap::new(),
+            was_live: false,
+            initial_deadline: None,
+            meeting_id: None,
+            created_at: now,
+        }
+    }
+
+    pub fn reservation_id(&self) -> Option<&str> {
+        self.reservation.as_ref().map(|r| r.id.as_str())
+    }
+
+    /// The earliest moment this conference needs [`super::Focus::handle_timeout`].
+    pub fn next_deadline(&self, join_retry: chrono::Duration) -> Option<Time> {
+        let phase = match &self.phase {
+            Phase::Reserving { retry_at, .. } | Phase::FetchingConflict { retry_at, .. } => *retry_at,
+            Phase::Joining { sent_at } => sent_at.map(|t| t + join_retry),
+            Phase::Configuring { deadline } => Some(*deadline),
+            Phase::Live => None,
+        };
+        let expiry = match self.phase {
+            Phase::Live => self.reservation.as_ref().map(Reservation::ends_at),
+            _ => None,
+        };
+        [phase, expiry, self.initial_deadline, self.waiters.iter().map(|w| w.deadline).min()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}

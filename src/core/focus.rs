@@ -1,0 +1,757 @@
+//! The focus: routes stanzas, HTTP outcomes and timers to conferences and keeps the
+//! reservation bookkeeping (refusal cache, pending DELETEs).
+
+use std::collections::{HashMap, VecDeque};
+
+use minidom::Element;
+use tracing::{debug, info, warn};
+use xmpp_parsers::jid::{BareJid, FullJid, Jid};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
+
+use super::conference::{Conference, Participant, Phase, Waiter};
+use super::iq::IqEnvelope;
+use super::reservation::{self as policy, DeleteVerdict, HttpCall, HttpOutcome, Method, Refusal, Verdict};
+use super::{Effect, Input, Time};
+use crate::config::Config;
+use crate::xmpp::build::{elem, ElementExt};
+use crate::xmpp::focus::{self as focus_ns, ConferenceRequest, ConferenceResponse, Property};
+use crate::xmpp::muc::{self, Affiliation, OccupantPresence, PresenceKind, RoomConfig};
+use crate::xmpp::ns;
+
+/// The occupant nickname clients recognise as the focus.
+pub const FOCUS_NICK: &str = "focus";
+/// DELETE attempts before a reservation is given up (about a day at the 5-minute cap).
+const MAX_DELETE_ATTEMPTS: u32 = 300;
+
+/// What the core needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub component: BareJid,
+    pub muc_domain: BareJid,
+    /// `None` when the reservation system is disabled.
+    pub reservation: Option<ReservationSettings>,
+    pub initial_timeout: chrono::Duration,
+    pub request_timeout: chrono::Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReservationSettings {
+    pub retries: u32,
+    pub retry_delay: std::time::Duration,
+    pub refusal_cache: chrono::Duration,
+}
+
+fn chrono(d: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Settings {
+        let r = &config.reservation;
+        Settings {
+            component: config.xmpp.component.parse().expect("validated by Config"),
+            muc_domain: config.xmpp.muc_domain.parse().expect("validated by Config"),
+            reservation: r.enabled.then(|| ReservationSettings {
+                retries: r.retries,
+                retry_delay: r.retry_delay,
+                refusal_cache: chrono(r.refusal_cache),
+            }),
+            initial_timeout: chrono(config.conference.initial_timeout),
+            request_timeout: chrono(config.conference.request_timeout),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum HttpPurpose {
+    Create(BareJid),
+    FetchConflict(BareJid),
+    Delete(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OwnIqKind {
+    ConfigGet,
+    ConfigSet,
+    Destroy,
+    Kick,
+}
+
+#[derive(Debug)]
+struct PendingDelete {
+    room: BareJid,
+    id: String,
+    attempt: u32,
+    retry_at: Option<Time>,
+}
+
+/// How a conference leaves its room when it ends.
+enum Exit {
+    Leave,
+    Destroy(String),
+    /// We are no longer in the room (destroyed, kicked, join failed).
+    AlreadyOut,
+}
+
+/// Effects, the connection state and id allocation, kept apart from the conferences so that
+/// both can be borrowed at once.
+#[derive(Debug, Default)]
+struct Out {
+    effects: VecDeque<Effect>,
+    /// Stanzas produced while disconnected, sent on reconnection so no reply is lost.
+    held: Vec<Element>,
+    connected: bool,
+    next_id: u64,
+}
+
+impl Out {
+    fn send(&mut self, stanza: Element) {
+        if self.connected {
+            self.effects.push_back(Effect::Send(stanza));
+        } else {
+            self.held.push(stanza);
+        }
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn http(&mut self, method: Method, path: String, form: Vec<(String, String)>) -> u64 {
+        let id = self.id();
+        self.effects.push_back(Effect::Http(HttpCall { id, method, path, form }));
+        id
+    }
+}
+
+/// The focus state machine. See the module documentation of [`crate::core`].
+#[derive(Debug)]
+pub struct Focus {
+    settings: Settings,
+    /// Our real JID in rooms: `<component>/focus`; clients match its `<component>/` prefix.
+    focus_jid: FullJid,
+    conferences: HashMap<BareJid, Conference>,
+    refusals: HashMap<BareJid, (Refusal, Time)>,
+    deletes: HashMap<u64, PendingDelete>,
+    http: HashMap<u64, HttpPurpose>,
+    own_iqs: HashMap<String, (BareJid, OwnIqKind)>,
+    out: Out,
+}
+
+impl Focus {
+    pub fn new(settings: Settings) -> Focus {
+        let focus_jid = format!("{}/{FOCUS_NICK}", settings.component).parse().expect("a domain plus a resource is a full JID");
+        Focus {
+            settings,
+            focus_jid,
+            conferences: HashMap::new(),
+            refusals: HashMap::new(),
+            deletes: HashMap::new(),
+            http: HashMap::new(),
+            own_iqs: HashMap::new(),
+            out: Out::default(),
+        }
+    }
+
+    /// The next effect to carry out, if any.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.out.effects.pop_front()
+    }
+
+    /// When [`Focus::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        let join_retry = self.settings.request_timeout;
+        let conferences = self.conferences.values().filter_map(|c| c.next_deadline(join_retry));
+        let deletes = self.deletes.values().filter_map(|d| d.retry_at);
+        let refusals = self.refusals.values().map(|(_, until)| *until);
+        conferences.chain(deletes).chain(refusals).min()
+    }
+
+    /// Number of running or starting conferences.
+    pub fn conference_count(&self) -> usize {
+        self.conferences.len()
+    }
+
+    /// True while HTTP calls are outstanding or DELETEs wait for a retry.
+    pub fn has_pending_http(&self) -> bool {
+        !self.http.is_empty() || !self.deletes.is_empty()
+    }
+
+    pub fn handle(&mut self, now: Time, input: Input) {
+        match input {
+            Input::Connected => self.on_connected(now),
+            Input::Disconnected => self.out.connected = false,
+            Input::Stanza(stanza) => self.on_stanza(now, stanza),
+            Input::InvalidStanza { name, type_, id, from, reason } => {
+                // Requests still deserve an answer; anything else is dropped (and logged).
+                warn!(%name, ?from, %reason, "unparseable stanza");
+                if name == "iq" && matches!(type_.as_deref(), Some("get" | "set")) {
+                    if let (Some(id), Some(from)) = (id, from) {
+                        let envelope = IqEnvelope { id, from, to: self.settings.component.to_string() };
+                        let text = format!("malformed stanza: {reason}");
+                        self.out.send(envelope.error(focus_ns::error(ErrorType::Modify, DefinedCondition::BadRequest, &text)));
+                    }
+                }
+            }
+            Input::Http { id, outcome } => self.on_http(now, id, outcome),
+        }
+    }
+
+    /// Ends every conference (leaving its room and deleting its reservation); the runtime keeps
+    /// running until [`Focus::has_pending_http`] is false or its grace period ends.
+    pub fn shutdown(&mut self, now: Time) {
+        let rooms: Vec<BareJid> = self.conferences.keys().cloned().collect();
+        for room in rooms {
+            self.end(now, &room, "jitsi-focus is shutting down", Exit::Leave);
+        }
+    }
+
+    fn on_connected(&mut self, now: Time) {
+        self.out.connected = true;
+        for stanza in std::mem::take(&mut self.out.held) {
+            self.out.send(stanza);
+        }
+        // Rejoin every room we were in. Prosody may still list our old occupant (it sends no
+        // leave for a vanished component); the join then simply refreshes it.
+        for conference in self.conferences.values_mut() {
+            if matches!(conference.phase, Phase::Joining { .. } | Phase::Configuring { .. } | Phase::Live) {
+                conference.participants.clear();
+                conference.phase = Phase::Joining { sent_at: Some(now) };
+                self.out.send(muc::join_presence(&self.focus_jid, &occupant(&conference.room), Vec::new()));
+            }
+        }
+    }
+
+    fn on_stanza(&mut self, now: Time, stanza: Element) {
+        match stanza.name() {
+            "iq" => match stanza.attr("type") {
+                Some("get" | "set") => self.on_iq_request(now, stanza),
+                Some("result" | "error") => self.on_iq_response(now, &stanza),
+                _ => {}
+            },
+            "presence" => self.on_presence(now, stanza),
+            _ => {}
+        }
+    }
+
+    fn on_iq_request(&mut self, now: Time, stanza: Element) {
+        let Some(envelope) = IqEnvelope::of(&stanza, &self.settings.component.to_string()) else {
+            return; // no id or sender: there is nobody to answer
+        };
+        let type_ = stanza.attr("type").unwrap_or_default();
+        let payloads: Vec<&Element> = stanza.children().collect();
+        let [payload] = payloads.as_slice() else {
+            let text = "an IQ request carries exactly one payload element";
+            self.out.send(envelope.error(focus_ns::error(ErrorType::Modify, DefinedCondition::BadRequest, text)));
+            return;
+        };
+        let reply = match (payload.name(), payload.ns().as_str(), type_) {
+            ("conference", ns::FOCUS, "set") => return self.on_conference_request(now, envelope, payload),
+            ("conference", ns::FOCUS, _) => Err((DefinedCondition::BadRequest, "a conference request is an IQ of type 'set'".to_owned())),
+            ("query", ns::DISCO_INFO, "get") => Ok(Some(disco_info())),
+            ("ping", ns::PING, "get") => Ok(None),
+            ("login-url" | "logout", ns::FOCUS, _) => {
+                Err((DefinedCondition::ServiceUnavailable, "authentication is not enabled on this focus".to_owned()))
+            }
+            (name, namespace, _) => Err((
+                DefinedCondition::ServiceUnavailable,
+                format!("<{name} xmlns='{namespace}'/> is not supported by this focus"),
+            )),
+        };
+        let response = match reply {
+            Ok(payload) => envelope.result(payload),
+            Err((condition, text)) => {
+                let type_ = if condition == DefinedCondition::BadRequest { ErrorType::Modify } else { ErrorType::Cancel };
+                envelope.error(focus_ns::error(type_, condition, &text))
+            }
+        };
+        self.out.send(response);
+    }
+
+    fn bad_request(&mut self, envelope: &IqEnvelope, text: &str) {
+        self.out.send(envelope.error(focus_ns::error(ErrorType::Modify, DefinedCondition::BadRequest, text)));
+    }
+
+    /// Checks `room`: a bare JID with a local part on our MUC domain.
+    fn validate_room(&self, room: Option<&str>) -> Result<BareJid, String> {
+        let room = room.ok_or("No 'room' specified.")?;
+        let jid: Jid = room.parse().map_err(|e| format!("'room' {room:?} is not a valid JID: {e}"))?;
+        if jid.resource().is_some() {
+            return Err(format!("'room' {room:?} must be a bare JID (no '/resource')"));
+        }
+        let jid = jid.to_bare();
+        if jid.node().is_none() {
+            return Err(format!("'room' {room:?} needs a room name: name@{}", self.settings.muc_domain));
+        }
+        if jid.domain() != self.settings.muc_domain.domain() {
+            return Err(format!("'room' {room:?} must be on {}", self.settings.muc_domain));
+        }
+        Ok(jid)
+    }
+
+    fn on_conference_request(&mut self, now: Time, envelope: IqEnvelope, payload: &Element) {
+        let request = match ConferenceRequest::try_from(payload) {
+            Ok(request) => request,
+            Err(e) => return self.bad_request(&envelope, &e.to_string()),
+        };
+        let room = match self.validate_room(request.room.as_deref()) {
+            Ok(room) => room,
+            Err(text) => return self.bad_request(&envelope, &text),
+        };
+        let deadline = now + self.settings.request_timeout;
+        if let Some(conference) = self.conferences.get_mut(&room) {
+            if conference.phase == Phase::Live {
+                if conference.participants.is_empty() {
+                    conference.initial_deadline = Some(now + self.settings.initial_timeout);
+                }
+                let response = self.ready_response(&room, true);
+                self.out.send(envelope.result(Some(response)));
+            } else {
+                conference.waiters.push(Waiter { envelope, deadline });
+            }
+            return;
+        }
+        if let Some((refusal, until)) = self.refusals.get(&room) {
+            if now < *until {
+                let error = focus_ns::reservation_error(refusal.code, &refusal.message);
+                self.out.send(envelope.error(error));
+                return;
+            }
+            self.refusals.remove(&room);
+        }
+        let owner = None;
+        let mut conference = if self.settings.reservation.is_some() {
+            let conference = Conference::new(room.clone(), owner, Phase::Reserving { attempt: 1, retry_at: None }, now);
+            self.post_reservation(now, &conference);
+            conference
+        } else {
+            Conference::new(room.clone(), owner, Phase::Joining { sent_at: None }, now)
+        };
+        conference.waiters.push(Waiter { envelope, deadline });
+        debug!(room = %room, "new conference requested");
+        self.conferences.insert(room.clone(), conference);
+        if self.settings.reservation.is_none() {
+            self.begin_join(now, &room);
+        }
+    }
+
+    fn post_reservation(&mut self, now: Time, conference: &Conference) {
+        let form = policy::create_form(&conference.name, now, conference.owner.as_deref());
+        let id = self.out.http(Method::Post, "/conference".into(), form);
+        self.http.insert(id, HttpPurpose::Create(conference.room.clone()));
+    }
+
+    fn fetch_conflict(&mut self, room: &BareJid, id: &str) {
+        let call = self.out.http(Method::Get, policy::path_for(id), Vec::new());
+        self.http.insert(call, HttpPurpose::FetchConflict(room.clone()));
+    }
+
+    fn ready_response(&self, room: &BareJid, ready: bool) -> Element {
+        Element::from(&ConferenceResponse {
+            room: room.to_string(),
+            ready,
+            focus_jid: self.settings.component.to_string(),
+            session_id: None,
+            identity: None,
+            properties: vec![Property::new("authentication", "false"), Property::new("sipGatewayEnabled", "false")],
+        })
+    }
+
+    fn on_http(&mut self, now: Time, id: u64, outcome: HttpOutcome) {
+        let Some(purpose) = self.http.remove(&id) else { return };
+        let retries = self.settings.reservation.as_ref().map_or(0, |r| r.retries);
+        match purpose {
+            HttpPurpose::Create(room) => {
+                let Some(conference) = self.conferences.get(&room) else { return };
+                let Phase::Reserving { attempt, .. } = conference.phase else { return };
+                let verdict = policy::judge_create(&outcome, &conference.name, attempt, retries);
+                self.apply_verdict(now, &room, verdict, &outcome);
+            }
+            HttpPurpose::FetchConflict(room) => {
+                let Some(conference) = self.conferences.get(&room) else { return };
+                let Phase::FetchingConflict { id, message, attempt, .. } = &conference.phase else { return };
+                let verdict =
+                    policy::judge_conflict_fetch(&outcome, &conference.name, id, message.as_deref(), *attempt, retries);
+                self.apply_verdict(now, &room, verdict, &outcome);
+            }
+            HttpPurpose::Delete(key) => self.on_delete_outcome(now, key, &outcome),
+        }
+    }
+
+    fn apply_verdict(&mut self, now: Time, room: &BareJid, verdict: Verdict, outcome: &HttpOutcome) {
+        let Some(conference) = self.conferences.get_mut(room) else { return };
+        match verdict {
+            Verdict::Granted(reservation) => {
+                if reservation.ends_at() <= now {
+                    return self.refuse(now, room, Refusal::new(policy::codes::EXPIRED, "Reservation expired"));
+                }
+                if let (Some(owner), Some(reserved_for)) = (&conference.owner, &reservation.mail_owner) {
+                    if !owner.eq_ignore_ascii_case(reserved_for) {
+                        let message = format!("This room is reserved by {reserved_for}, not by {owner}");
+                        return self.refuse(now, room, Refusal::new(policy::codes::CONFLICT, message));
+                    }
+                }
+                conference.reservation = Some(reservation);
+                self.begin_join(now, room);
+            }
+            Verdict::Conflict { id, message } => {
+                conference.phase = Phase::FetchingConflict { id: id.clone(), message, attempt: 1, retry_at: None };
+                self.fetch_conflict(room, &id);
+            }
+            Verdict::Retry => {
+                let delay = self.settings.reservation.as_ref().map(|r| r.retry_delay).unwrap_or_default();
+                warn!(room = %room, ?outcome, "reservation API failed; retrying in {delay:?}");
+                match &mut conference.phase {
+                    Phase::Reserving { retry_at, .. } | Phase::FetchingConflict { retry_at, .. } => {
+                        *retry_at = Some(now + chrono(delay));
+                    }
+                    _ => {}
+                }
+            }
+            Verdict::Refused(refusal) => self.refuse(now, room, refusal),
+        }
+    }
+
+    /// Answers every waiting request with the refusal, remembers it for a while and forgets the
+    /// conference.
+    fn refuse(&mut self, now: Time, room: &BareJid, refusal: Refusal) {
+        let Some(conference) = self.conferences.remove(room) else { return };
+        info!(room = %room, code = refusal.code, message = %refusal.message, outcome = "refused", "conference refused");
+        for waiter in conference.waiters {
+            self.out.send(waiter.envelope.error(focus_ns::reservation_error(refusal.code, &refusal.message)));
+        }
+        if let Some(cache) = self.settings.reservation.as_ref().map(|r| r.refusal_cache) {
+            if cache > chrono::Duration::zero() {
+                self.refusals.insert(room.clone(), (refusal, now + cache));
+            }
+        }
+    }
+
+    fn begin_join(&mut self, now: Time, room: &BareJid) {
+        let Some(conference) = self.conferences.get_mut(room) else { return };
+        let sent_at = self.out.connected.then_some(now);
+        conference.phase = Phase::Joining { sent_at };
+        if self.out.connected {
+            self.out.send(muc::join_presence(&self.focus_jid, &occupant(room), Vec::new()));
+        }
+    }
+
+    fn send_own_iq(&mut self, room: &BareJid, kind: OwnIqKind, build: impl FnOnce(&str) -> Element) {
+        let id = format!("jf-{}", self.out.id());
+        self.out.send(build(&id));
+        self.own_iqs.insert(id, (room.clone(), kind));
+    }
+
+    fn on_iq_response(&mut self, now: Time, stanza: &Element) {
+        let Some((room, kind)) = stanza.attr("id").and_then(|id| self.own_iqs.remove(id)) else { return };
+        let failed = stanza.attr("type") == Some("error");
+        match kind {
+            OwnIqKind::ConfigGet => {
+                let Some(conference) = self.conferences.get_mut(&room) else { return };
+                if !matches!(conference.phase, Phase::Configuring { .. }) {
+                    return;
+                }
+                let config = if failed {
+                    warn!(room = %room, "could not read the room configuration");
+                    RoomConfig::default()
+                } else {
+                    RoomConfig::parse(stanza)
+                };
+                if !failed && config.whois.as_deref() != Some("anyone") {
+                    // Clients recognise the focus by its real JID, so real JIDs must be public.
+                    let from = self.focus_jid.clone();
+                    self.send_own_iq(&room, OwnIqKind::ConfigSet, |id| {
+                        muc::config_submit(id, &from, &room, &[("muc#roomconfig_whois", "anyone")])
+                    });
+                }
+                let conference = self.conferences.get_mut(&room).expect("checked above");
+                if conference.meeting_id.is_none() {
+                    conference.meeting_id = Some(config.meeting_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()));
+                }
+                self.go_live(now, &room);
+            }
+            OwnIqKind::ConfigSet if failed => warn!(room = %room, "could not make real JIDs public in the room"),
+            OwnIqKind::Destroy if failed => warn!(room = %room, "could not destroy the room"),
+            OwnIqKind::Kick if failed => warn!(room = %room, "could not kick an occupant"),
+            _ => {}
+        }
+    }
+
+    fn go_live(&mut self, now: Time, room: &BareJid) {
+        let response = self.ready_response(room, true);
+        let Some(conference) = self.conferences.get_mut(room) else { return };
+        conference.phase = Phase::Live;
+        if conference.participants.is_empty() {
+            conference.initial_deadline = Some(now + self.settings.initial_timeout);
+        }
+        if conference.was_live {
+            info!(room = %room, meeting_id = ?conference.meeting_id, "rejoined the room after reconnecting");
+        } else {
+            conference.was_live = true;
+            info!(
+                room = %room,
+                reservation_id = ?conference.reservation_id(),
+                meeting_id = ?conference.meeting_id,
+                outcome = "created",
+                "conference created"
+            );
+        }
+        for waiter in std::mem::take(&mut conference.waiters) {
+            self.out.send(waiter.envelope.result(Some(response.clone())));
+        }
+    }
+
+    fn on_presence(&mut self, now: Time, stanza: Element) {
+        let Some(presence) = OccupantPresence::parse(&stanza) else { return };
+        if !self.conferences.contains_key(&presence.room) {
+            return;
+        }
+        let ours = presence.nick == FOCUS_NICK
+            && (presence.is_self() || presence.real_jid.as_ref().is_some_and(|j| *j == Jid::from(self.focus_jid.clone())));
+        if ours {
+            self.on_self_presence(now, presence);
+        } else {
+            self.on_participant_presence(now, presence);
+        }
+    }
+
+    fn on_self_presence(&mut self, now: Time, presence: OccupantPresence) {
+        let room = presence.room.clone();
+        let Some(conference) = self.conferences.get_mut(&room) else { return };
+        match presence.kind {
+            PresenceKind::Error => {
+                let condition = presence
+                    .stanza
+                    .get_child("error", ns::STREAM)
+                    .and_then(|e| e.children().next().map(|c| c.name().to_owned()))
+                    .unwrap_or_else(|| "unknown error".to_owned());
+                let text = format!("jitsi-focus could not join the room: {condition}");
+                self.fail(now, &room, &text, Exit::AlreadyOut);
+            }
+            PresenceKind::Unavailable => {
+                let reason = match &presence.destroyed {
+                    Some(Some(why)) => format!("room destroyed: {why}"),
+                    Some(None) => "room destroyed".to_owned(),
+                    None if presence.statuses.contains(&muc::STATUS_KICKED) => "focus kicked from the room".to_owned(),
+                    None => "focus removed from the room".to_owned(),
+                };
+                self.end(now, &room, &reason, Exit::AlreadyOut);
+            }
+            PresenceKind::Available if presence.affiliation != Affiliation::Owner => {
+                let text = "jitsi-focus is not an owner of the room: add the focus component to the admins of the MUC component";
+                if conference.phase == Phase::Live {
+                    self.end(now, &room, "focus lost its owner rights", Exit::Leave);
+                } else {
+                    self.fail(now, &room, text, Exit::Leave);
+                }
+            }
+            PresenceKind::Available => {
+                if matches!(conference.phase, Phase::Joining { .. }) {
+                    conference.phase = Phase::Configuring { deadline: now + self.settings.request_timeout };
+                    let from = self.focus_jid.clone();
+                    self.send_own_iq(&room, OwnIqKind::ConfigGet, |id| muc::config_request(id, &from, &room));
+                }
+            }
+        }
+    }
+
+    fn on_participant_presence(&mut self, now: Time, presence: OccupantPresence) {
+        let room = presence.room.clone();
+        let Some(conference) = self.conferences.get_mut(&room) else { return };
+        match presence.kind {
+            PresenceKind::Available => {
+                let is_new = !conference.participants.contains_key(&presence.nick);
+                let participant = Participant {
+                    real_jid: presence.real_jid.clone(),
+                    affiliation: presence.affiliation,
+                    joined_at: conference.participants.get(&presence.nick).map_or(now, |p| p.joined_at),
+                };
+                conference.participants.insert(presence.nick.clone(), participant);
+                conference.initial_deadline = None;
+                if is_new {
+                    debug!(room = %room, nick = %presence.nick, "participant joined");
+                    let limit = conference.reservation.as_ref().and_then(|r| r.max_occupants);
+                    if let Some(limit) = limit.filter(|l| conference.participants.len() > *l as usize) {
+                        conference.participants.remove(&presence.nick);
+                        let reason = format!("The conference is full ({limit} participants).");
+                        info!(room = %room, nick = %presence.nick, limit, "room full: removing participant");
+                        let (from, nick) = (self.focus_jid.clone(), presence.nick.clone());
+                        self.send_own_iq(&room, OwnIqKind::Kick, |id| muc::kick_request(id, &from, &room, &nick, &reason));
+                    }
+                }
+            }
+            PresenceKind::Unavailable => {
+                if conference.participants.remove(&presence.nick).is_some() {
+                    debug!(room = %room, nick = %presence.nick, "participant left");
+                }
+                if conference.participants.is_empty() && conference.phase == Phase::Live {
+                    self.end(now, &room, "last participant left", Exit::Leave);
+                }
+            }
+            PresenceKind::Error => {}
+        }
+    }
+
+    /// Answers waiting requests with an error and ends the conference.
+    fn fail(&mut self, now: Time, room: &BareJid, text: &str, exit: Exit) {
+        if let Some(conference) = self.conferences.get_mut(room) {
+            for waiter in std::mem::take(&mut conference.waiters) {
+                let error = focus_ns::error(ErrorType::Cancel, DefinedCondition::InternalServerError, text);
+                self.out.send(waiter.envelope.error(error));
+            }
+        }
+        self.end(now, room, text, exit);
+    }
+
+    /// Ends a conference: leaves or destroys its room and deletes its reservation.
+    fn end(&mut self, now: Time, room: &BareJid, reason: &str, exit: Exit) {
+        let Some(mut conference) = self.conferences.remove(room) else { return };
+        // Requests still waiting are told to ask again; they will start a new conference.
+        for waiter in std::mem::take(&mut conference.waiters) {
+            self.out.send(waiter.envelope.result(Some(self.ready_response(room, false))));
+        }
+        match exit {
+            Exit::Leave => self.out.send(muc::leave_presence(&self.focus_jid, &occupant(room))),
+            Exit::Destroy(why) => {
+                let from = self.focus_jid.clone();
+                self.send_own_iq(room, OwnIqKind::Destroy, |id| muc::destroy_request(id, &from, room, &why));
+            }
+            Exit::AlreadyOut => {}
+        }
+        info!(
+            room = %room,
+            reservation_id = ?conference.reservation_id(),
+            meeting_id = ?conference.meeting_id,
+            reason,
+            lasted_s = (now - conference.created_at).num_seconds(),
+            outcome = "ended",
+            "conference ended"
+        );
+        if let Some(reservation) = conference.reservation {
+            self.delete_reservation(now, room.clone(), reservation.id);
+        }
+    }
+
+    fn delete_reservation(&mut self, _now: Time, room: BareJid, id: String) {
+        let call = self.out.http(Method::Delete, policy::path_for(&id), Vec::new());
+        let key = call;
+        self.http.insert(call, HttpPurpose::Delete(key));
+        self.deletes.insert(key, PendingDelete { room, id, attempt: 0, retry_at: None });
+    }
+
+    fn on_delete_outcome(&mut self, now: Time, key: u64, outcome: &HttpOutcome) {
+        let Some(delete) = self.deletes.get_mut(&key) else { return };
+        match policy::judge_delete(outcome) {
+            DeleteVerdict::Done => {
+                info!(room = %delete.room, reservation_id = %delete.id, "reservation deleted");
+                self.deletes.remove(&key);
+            }
+            DeleteVerdict::Retry if delete.attempt < MAX_DELETE_ATTEMPTS => {
+                let base = self.settings.reservation.as_ref().map(|r| r.retry_delay).unwrap_or_default();
+                let delay = policy::delete_backoff(base, delete.attempt);
+                delete.attempt += 1;
+                delete.retry_at = Some(now + chrono(delay));
+                warn!(room = %delete.room, reservation_id = %delete.id, ?outcome, "DELETE failed; retrying in {delay:?}");
+            }
+            DeleteVerdict::Retry => {
+                tracing::error!(room = %delete.room, reservation_id = %delete.id, "DELETE kept failing; giving up");
+                self.deletes.remove(&key);
+            }
+            DeleteVerdict::GiveUp(why) => {
+                tracing::error!(room = %delete.room, reservation_id = %delete.id, %why, "reservation API refused the DELETE");
+                self.deletes.remove(&key);
+            }
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.refusals.retain(|_, (_, until)| *until > now);
+        let due: Vec<u64> = self.deletes.iter().filter(|(_, d)| d.retry_at.is_some_and(|t| t <= now)).map(|(k, _)| *k).collect();
+        for key in due {
+            let delete = self.deletes.get_mut(&key).expect("listed above");
+            delete.retry_at = None;
+            let path = policy::path_for(&delete.id);
+            let call = self.out.http(Method::Delete, path, Vec::new());
+            self.http.insert(call, HttpPurpose::Delete(key));
+        }
+        let join_retry = self.settings.request_timeout;
+        let due: Vec<BareJid> = self
+            .conferences
+            .values()
+            .filter(|c| c.next_deadline(join_retry).is_some_and(|t| t <= now))
+            .map(|c| c.room.clone())
+            .collect();
+        for room in due {
+            self.conference_timeout(now, &room);
+        }
+    }
+
+    fn conference_timeout(&mut self, now: Time, room: &BareJid) {
+        let not_ready = self.ready_response(room, false);
+        let Some(conference) = self.conferences.get_mut(room) else { return };
+        // Requests that waited too long are told `ready='false'`: the client asks again.
+        let (expired, waiting): (Vec<Waiter>, Vec<Waiter>) =
+            std::mem::take(&mut conference.waiters).into_iter().partition(|w| w.deadline <= now);
+        conference.waiters = waiting;
+        for waiter in expired {
+            self.out.send(waiter.envelope.result(Some(not_ready.clone())));
+        }
+        match conference.phase.clone() {
+            Phase::Reserving { attempt, retry_at: Some(at) } if at <= now => {
+                conference.phase = Phase::Reserving { attempt: attempt + 1, retry_at: None };
+                let form = policy::create_form(&conference.name, now, conference.owner.as_deref());
+                let call = self.out.http(Method::Post, "/conference".into(), form);
+                self.http.insert(call, HttpPurpose::Create(room.clone()));
+            }
+            Phase::FetchingConflict { id, message, attempt, retry_at: Some(at) } if at <= now => {
+                conference.phase = Phase::FetchingConflict { id: id.clone(), message, attempt: attempt + 1, retry_at: None };
+                self.fetch_conflict(room, &id);
+            }
+            Phase::Joining { sent_at: Some(at) } if at + self.settings.request_timeout <= now => {
+                // Our join (or its answer) was lost: try again.
+                conference.phase = Phase::Joining { sent_at: Some(now) };
+                self.out.send(muc::join_presence(&self.focus_jid, &occupant(room), Vec::new()));
+            }
+            Phase::Configuring { deadline } if deadline <= now => {
+                warn!(room = %room, "no answer to the room configuration request; going live without it");
+                if conference.meeting_id.is_none() {
+                    conference.meeting_id = Some(uuid::Uuid::new_v4().to_string());
+                }
+                self.go_live(now, room);
+            }
+            Phase::Live => {
+                let ends_at = conference.reservation.as_ref().map(|r| r.ends_at());
+                if ends_at.is_some_and(|t| t <= now) {
+                    let reason = "The reserved time for this conference is over.".to_owned();
+                    info!(room = %room, reservation_id = ?conference.reservation_id(), outcome = "expired", "conference expired");
+                    return self.end(now, room, "reservation expired", Exit::Destroy(reason));
+                }
+                if conference.initial_deadline.is_some_and(|t| t <= now) {
+                    return self.end(now, room, "nobody joined within the initial timeout", Exit::Leave);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Our occupant JID in `room`.
+fn occupant(room: &BareJid) -> FullJid {
+    format!("{room}/{FOCUS_NICK}").parse().expect("a bare JID plus a resource is a full JID")
+}
+
+/// disco#info of the component: clients and operators' tools look for the focus feature.
+fn disco_info() -> Element {
+    let feature = |var: &str| elem("feature", ns::DISCO_INFO).with_attr("var", var);
+    elem("query", ns::DISCO_INFO)
+        .with_child(
+            elem("identity", ns::DISCO_INFO)
+                .with_attr("category", "component")
+                .with_attr("type", "generic")
+                .with_attr("name", "jitsi-focus"),
+        )
+        .with_child(feature(ns::DISCO_INFO))
+        .with_child(feature(ns::PING))
+        .with_child(feature(ns::FOCUS))
+}

@@ -1,0 +1,10 @@
+//! jitsi-focus: a conference focus for Jitsi Meet, run as an XMPP component beside Prosody.
+
+pub mod config;
+pub mod core;
+pub mod xmpp {
+    pub mod build;
+    pub mod focus;
+    pub mod muc;
+    pub mod ns;
+}

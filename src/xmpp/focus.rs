@@ -1,0 +1,254 @@
+//! `http://jitsi.org/protocol/focus`: the conference request and its answers.
+//!
+//! Clients send `<conference room='…'/>` to the focus component; the focus answers with
+//! `ready='true'` once it is in the room, or with a stanza error. A refusal by the reservation
+//! system carries `<reservation-error error-code='N'/>` beside `<text>` directly under `<error>`,
+//! which is where lib-jitsi-meet looks for them.
+
+use minidom::Element;
+use thiserror::Error;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+
+use super::build::{elem, ElementExt};
+use super::ns;
+
+/// A malformed focus element.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FocusParseError {
+    #[error("expected <{0} xmlns='http://jitsi.org/protocol/focus'/>")]
+    WrongElement(&'static str),
+    #[error("<property/> needs a non-empty 'name' attribute")]
+    PropertyWithoutName,
+}
+
+/// `<conference/>` as sent by a client (IQ type `set`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConferenceRequest {
+    /// The room's JID as the client wrote it; validated by the core, which knows the MUC domain.
+    pub room: Option<String>,
+    pub machine_uid: Option<String>,
+    pub session_id: Option<String>,
+    pub token: Option<String>,
+    pub properties: Vec<Property>,
+}
+
+/// A `<property name='…' value='…'/>` child.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Property {
+    pub name: String,
+    pub value: String,
+}
+
+impl Property {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Property { name: name.into(), value: value.into() }
+    }
+
+    fn parse(element: &Element) -> Result<Self, FocusParseError> {
+        let name = element.attr_nonempty("name").ok_or(FocusParseError::PropertyWithoutName)?;
+        Ok(Property::new(name, element.attr("value").unwrap_or_default()))
+    }
+
+    fn to_element(&self) -> Element {
+        elem("property", ns::FOCUS).with_attr("name", &self.name).with_attr("value", &self.value)
+    }
+}
+
+fn parse_properties(element: &Element) -> Result<Vec<Property>, FocusParseError> {
+    element.children().filter(|c| c.is("property", ns::FOCUS)).map(Property::parse).collect()
+}
+
+fn owned(element: &Element, name: &str) -> Option<String> {
+    element.attr_nonempty(name).map(str::to_owned)
+}
+
+impl TryFrom<&Element> for ConferenceRequest {
+    type Error = FocusParseError;
+
+    fn try_from(element: &Element) -> Result<Self, Self::Error> {
+        if !element.is("conference", ns::FOCUS) {
+            return Err(FocusParseError::WrongElement("conference"));
+        }
+        Ok(ConferenceRequest {
+            room: owned(element, "room"),
+            machine_uid: owned(element, "machine-uid"),
+            session_id: owned(element, "session-id"),
+            token: owned(element, "token"),
+            properties: parse_properties(element)?,
+        })
+    }
+}
+
+impl From<&ConferenceRequest> for Element {
+    fn from(request: &ConferenceRequest) -> Element {
+        let mut element = elem("conference", ns::FOCUS);
+        for (name, value) in [
+            ("room", &request.room),
+            ("machine-uid", &request.machine_uid),
+            ("session-id", &request.session_id),
+            ("token", &request.token),
+        ] {
+            if let Some(value) = value {
+                element = element.with_attr(name, value);
+            }
+        }
+        for property in &request.properties {
+            element.append_child(property.to_element());
+        }
+        element
+    }
+}
+
+/// `<conference/>` as answered by the focus (IQ type `result`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConferenceResponse {
+    pub room: String,
+    pub ready: bool,
+    /// The bare JID the client matches against the focus occupant's real JID (`focusjid/…`).
+    pub focus_jid: String,
+    pub session_id: Option<String>,
+    pub identity: Option<String>,
+    pub properties: Vec<Property>,
+}
+
+impl From<&ConferenceResponse> for Element {
+    fn from(response: &ConferenceResponse) -> Element {
+        let mut element = elem("conference", ns::FOCUS)
+            .with_attr("room", &response.room)
+            .with_attr("ready", if response.ready { "true" } else { "false" })
+            .with_attr("focusjid", &response.focus_jid);
+        if let Some(session_id) = &response.session_id {
+            element = element.with_attr("session-id", session_id);
+        }
+        if let Some(identity) = &response.identity {
+            element = element.with_attr("identity", identity);
+        }
+        for property in &response.properties {
+            element.append_child(property.to_element());
+        }
+        element
+    }
+}
+
+impl TryFrom<&Element> for ConferenceResponse {
+    type Error = FocusParseError;
+
+    fn try_from(element: &Element) -> Result<Self, Self::Error> {
+        if !element.is("conference", ns::FOCUS) {
+            return Err(FocusParseError::WrongElement("conference"));
+        }
+        Ok(ConferenceResponse {
+            room: element.attr("room").unwrap_or_default().to_owned(),
+            ready: element.attr("ready") == Some("true"),
+            focus_jid: element.attr("focusjid").unwrap_or_default().to_owned(),
+            session_id: owned(element, "session-id"),
+            identity: owned(element, "identity"),
+            properties: parse_properties(element)?,
+        })
+    }
+}
+
+/// The error a refused reservation produces: `service-unavailable`, the API's message as
+/// `<text>` and `<reservation-error error-code='STATUS'/>`.
+pub fn reservation_error(code: u16, message: &str) -> StanzaError {
+    let mut error =
+        StanzaError::new(ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", message);
+    error.other = Some(elem("reservation-error", ns::FOCUS).with_attr("error-code", code.to_string()));
+    error
+}
+
+/// Reads `(code, text)` back from a reservation error (used by tests and by our own checks).
+pub fn parse_reservation_error(error: &StanzaError) -> Option<(u16, String)> {
+    let other = error.other.as_ref().filter(|o| o.is("reservation-error", ns::FOCUS))?;
+    let code = other.attr("error-code")?.parse().ok()?;
+    let text = error.texts.values().next().cloned().unwrap_or_default();
+    Some((code, text))
+}
+
+/// `not-acceptable` with `<session-invalid/>`: the client forgets its session and starts over.
+pub fn session_invalid_error() -> StanzaError {
+    let mut error =
+        StanzaError::new(ErrorType::Modify, DefinedCondition::NotAcceptable, "en", "invalid session");
+    error.other = Some(elem("session-invalid", ns::FOCUS));
+    error
+}
+
+/// A plain stanza error with an English text.
+pub fn error(type_: ErrorType, condition: DefinedCondition, text: &str) -> StanzaError {
+    StanzaError::new(type_, condition, "en", text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape lib-jitsi-meet 2.1.5 sends (TODO: replace with a capture from the e2e run).
+    const CLIENT_REQUEST: &str = "<conference xmlns='http://jitsi.org/protocol/focus' room='testroom@conference.meet.test' machine-uid='2ec4c0b1e5b1c2bb9bc4d2f5a9e1d4a0'><property name='channelLastN' value='-1'/><property name='disableRtx' value='false'/><property name='enableTcc' value='true'/><property name='enableRemb' value='true'/><property name='enableLipSync' value='false'/><property name='startBitrate' value='800'/><property name='stereo' value='false'/><property name='openSctp' value='true'/></conference>";
+
+    #[test]
+    fn client_request_round_trips() {
+        let element: Element = CLIENT_REQUEST.parse().unwrap();
+        let request = ConferenceRequest::try_from(&element).unwrap();
+        assert_eq!(request.room.as_deref(), Some("testroom@conference.meet.test"));
+        assert_eq!(request.machine_uid.as_deref(), Some("2ec4c0b1e5b1c2bb9bc4d2f5a9e1d4a0"));
+        assert_eq!(request.session_id, None);
+        assert_eq!(request.properties.len(), 8);
+        assert_eq!(request.properties[0], Property::new("channelLastN", "-1"));
+        let again = ConferenceRequest::try_from(&Element::from(&request)).unwrap();
+        assert_eq!(again, request);
+    }
+
+    #[test]
+    fn empty_attributes_count_as_absent() {
+        let element: Element =
+            "<conference xmlns='http://jitsi.org/protocol/focus' room='' session-id=''/>".parse().unwrap();
+        let request = ConferenceRequest::try_from(&element).unwrap();
+        assert_eq!(request.room, None);
+        assert_eq!(request.session_id, None);
+    }
+
+    #[test]
+    fn property_without_name_is_rejected() {
+        let element: Element =
+            "<conference xmlns='http://jitsi.org/protocol/focus' room='a@b'><property value='1'/></conference>"
+                .parse()
+                .unwrap();
+        assert_eq!(ConferenceRequest::try_from(&element), Err(FocusParseError::PropertyWithoutName));
+    }
+
+    #[test]
+    fn wrong_namespace_is_rejected() {
+        let element: Element = "<conference xmlns='urn:other' room='a@b'/>".parse().unwrap();
+        assert!(ConferenceRequest::try_from(&element).is_err());
+    }
+
+    #[test]
+    fn response_serialises_like_jicofo() {
+        let response = ConferenceResponse {
+            room: "testroom@conference.meet.test".into(),
+            ready: true,
+            focus_jid: "focus.meet.test".into(),
+            session_id: None,
+            identity: None,
+            properties: vec![Property::new("authentication", "false")],
+        };
+        let element = Element::from(&response);
+        assert_eq!(element.attr("focusjid"), Some("focus.meet.test"));
+        assert_eq!(element.attr("ready"), Some("true"));
+        assert_eq!(ConferenceResponse::try_from(&element).unwrap(), response);
+    }
+
+    #[test]
+    fn reservation_error_carries_code_and_text_as_children_of_error() {
+        let error = reservation_error(403, "Räume nur <b>mit</b> Buchung");
+        let xml = String::from(&Element::from(error.clone()));
+        assert!(xml.contains("<service-unavailable"), "{xml}");
+        assert!(xml.contains("error-code='403'"), "{xml}");
+        assert!(xml.contains("Räume nur &lt;b&gt;mit&lt;/b&gt; Buchung"), "{xml}");
+        let reparsed = StanzaError::try_from(xml.parse::<Element>().unwrap()).unwrap();
+        assert_eq!(
+            parse_reservation_error(&reparsed),
+            Some((403, "Räume nur <b>mit</b> Buchung".to_owned()))
+        );
+    }
+}
