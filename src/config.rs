@@ -272,16 +272,6 @@ impl Config {
 
 const REDACTED: &str = "<redacted>";
 
-/// Durations printed the way operators write them ("15s"), not as serde's structs.
-#[derive(Serialize)]
-struct TomlView<'a>(&'a Config);
-
-impl<'a> From<&'a Config> for TomlView<'a> {
-    fn from(config: &'a Config) -> Self {
-        TomlView(config)
-    }
-}
-
 fn domain_jid(key: &'static str, value: &str) -> Result<BareJid, ConfigError> {
     if value.is_empty() {
         return Err(key_error(key, "is required, e.g. focus.meet.example.com"));
