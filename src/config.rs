@@ -129,10 +129,7 @@ pub struct ConferenceConfig {
 
 impl Default for ConferenceConfig {
     fn default() -> Self {
-        ConferenceConfig {
-            initial_timeout: Duration::from_secs(15),
-            request_timeout: Duration::from_secs(20),
-        }
+        ConferenceConfig { initial_timeout: Duration::from_secs(15), request_timeout: Duration::from_secs(20) }
     }
 }
 
@@ -204,9 +201,9 @@ impl Config {
     }
 
     fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
-        let config: Config = figment.extract().map_err(|e| {
-            ConfigError::Invalid(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))
-        })?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
         config.validate()?;
         Ok(config)
     }

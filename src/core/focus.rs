@@ -141,7 +141,8 @@ pub struct Focus {
 
 impl Focus {
     pub fn new(settings: Settings) -> Focus {
-        let focus_jid = format!("{}/{FOCUS_NICK}", settings.component).parse().expect("a domain plus a resource is a full JID");
+        let focus_jid =
+            format!("{}/{FOCUS_NICK}", settings.component).parse().expect("a domain plus a resource is a full JID");
         Focus {
             settings,
             focus_jid,
@@ -190,7 +191,11 @@ impl Focus {
                     if let (Some(id), Some(from)) = (id, from) {
                         let envelope = IqEnvelope { id, from, to: self.settings.component.to_string() };
                         let text = format!("malformed stanza: {reason}");
-                        self.out.send(envelope.error(focus_ns::error(ErrorType::Modify, DefinedCondition::BadRequest, &text)));
+                        self.out.send(envelope.error(focus_ns::error(
+                            ErrorType::Modify,
+                            DefinedCondition::BadRequest,
+                            &text,
+                        )));
                     }
                 }
             }
@@ -248,7 +253,9 @@ impl Focus {
         };
         let reply = match (payload.name(), payload.ns().as_str(), type_) {
             ("conference", ns::FOCUS, "set") => return self.on_conference_request(now, envelope, payload),
-            ("conference", ns::FOCUS, _) => Err((DefinedCondition::BadRequest, "a conference request is an IQ of type 'set'".to_owned())),
+            ("conference", ns::FOCUS, _) => {
+                Err((DefinedCondition::BadRequest, "a conference request is an IQ of type 'set'".to_owned()))
+            }
             ("query", ns::DISCO_INFO, "get") => Ok(Some(disco_info())),
             ("ping", ns::PING, "get") => Ok(None),
             ("login-url" | "logout", ns::FOCUS, _) => {
@@ -262,7 +269,8 @@ impl Focus {
         let response = match reply {
             Ok(payload) => envelope.result(payload),
             Err((condition, text)) => {
-                let type_ = if condition == DefinedCondition::BadRequest { ErrorType::Modify } else { ErrorType::Cancel };
+                let type_ =
+                    if condition == DefinedCondition::BadRequest { ErrorType::Modify } else { ErrorType::Cancel };
                 envelope.error(focus_ns::error(type_, condition, &text))
             }
         };
@@ -508,7 +516,8 @@ impl Focus {
             return;
         }
         let ours = presence.nick == FOCUS_NICK
-            && (presence.is_self() || presence.real_jid.as_ref().is_some_and(|j| *j == Jid::from(self.focus_jid.clone())));
+            && (presence.is_self()
+                || presence.real_jid.as_ref().is_some_and(|j| j.to_string() == self.focus_jid.to_string()));
         if ours {
             self.on_self_presence(now, presence);
         } else {
@@ -577,7 +586,9 @@ impl Focus {
                         let reason = format!("The conference is full ({limit} participants).");
                         info!(room = %room, nick = %presence.nick, limit, "room full: removing participant");
                         let (from, nick) = (self.focus_jid.clone(), presence.nick.clone());
-                        self.send_own_iq(&room, OwnIqKind::Kick, |id| muc::kick_request(id, &from, &room, &nick, &reason));
+                        self.send_own_iq(&room, OwnIqKind::Kick, |id| {
+                            muc::kick_request(id, &from, &room, &nick, &reason)
+                        });
                     }
                 }
             }
@@ -667,7 +678,8 @@ impl Focus {
 
     pub fn handle_timeout(&mut self, now: Time) {
         self.refusals.retain(|_, (_, until)| *until > now);
-        let due: Vec<u64> = self.deletes.iter().filter(|(_, d)| d.retry_at.is_some_and(|t| t <= now)).map(|(k, _)| *k).collect();
+        let due: Vec<u64> =
+            self.deletes.iter().filter(|(_, d)| d.retry_at.is_some_and(|t| t <= now)).map(|(k, _)| *k).collect();
         for key in due {
             let delete = self.deletes.get_mut(&key).expect("listed above");
             delete.retry_at = None;
@@ -705,7 +717,8 @@ impl Focus {
                 self.http.insert(call, HttpPurpose::Create(room.clone()));
             }
             Phase::FetchingConflict { id, message, attempt, retry_at: Some(at) } if at <= now => {
-                conference.phase = Phase::FetchingConflict { id: id.clone(), message, attempt: attempt + 1, retry_at: None };
+                conference.phase =
+                    Phase::FetchingConflict { id: id.clone(), message, attempt: attempt + 1, retry_at: None };
                 self.fetch_conflict(room, &id);
             }
             Phase::Joining { sent_at: Some(at) } if at + self.settings.request_timeout <= now => {
@@ -728,7 +741,7 @@ impl Focus {
                     return self.end(now, room, "reservation expired", Exit::Destroy(reason));
                 }
                 if conference.initial_deadline.is_some_and(|t| t <= now) {
-                    return self.end(now, room, "nobody joined within the initial timeout", Exit::Leave);
+                    self.end(now, room, "nobody joined within the initial timeout", Exit::Leave);
                 }
             }
             _ => {}

@@ -8,6 +8,8 @@ mod conference;
 mod focus;
 mod iq;
 pub mod reservation;
+#[cfg(test)]
+mod tests;
 
 pub use focus::{Focus, Settings};
 

@@ -75,7 +75,10 @@ pub struct HttpCall {
 /// What came of an HTTP call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpOutcome {
-    Response { status: u16, body: String },
+    Response {
+        status: u16,
+        body: String,
+    },
     /// The attempt exceeded `reservation.timeout`.
     Timeout,
     /// No HTTP exchange happened (refused, DNS, TLS…); the text says why.
@@ -114,7 +117,10 @@ pub fn path_for(id: &str) -> String {
 pub enum Verdict {
     Granted(Reservation),
     /// 409 with a conflict id: read that reservation and adopt it.
-    Conflict { id: String, message: Option<String> },
+    Conflict {
+        id: String,
+        message: Option<String>,
+    },
     /// A 5xx or connection failure with attempts left.
     Retry,
     Refused(Refusal),
@@ -338,7 +344,9 @@ mod tests {
             assert_eq!(parse_time(text), Some(expected), "{text}");
         }
         assert_eq!(parse_time("2026-11-22T10:00:00.5Z"), Some(expected + Duration::milliseconds(500)));
-        for bad in ["", "yesterday", "2026-11-22", "2026-11-22T10:00:00+1", "2026-11-22T10:00:00.Z", "2026-13-01T00:00:00Z"] {
+        for bad in
+            ["", "yesterday", "2026-11-22", "2026-11-22T10:00:00+1", "2026-11-22T10:00:00.Z", "2026-13-01T00:00:00Z"]
+        {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
     }
@@ -375,7 +383,10 @@ mod tests {
             (r#"{"id":1,"name":"other","start_time":"2026-11-22T10:00:00Z","duration":1}"#, "'name'"),
             (r#"{"id":1,"name":"room1","start_time":"soon","duration":1}"#, "'start_time'"),
             (r#"{"id":1,"name":"room1","start_time":"2026-11-22T10:00:00Z"}"#, "'duration'"),
-            (r#"{"id":1,"name":"room1","start_time":"2026-11-22T10:00:00Z","duration":5,"max_occupants":-2}"#, "max_occupants"),
+            (
+                r#"{"id":1,"name":"room1","start_time":"2026-11-22T10:00:00Z","duration":5,"max_occupants":-2}"#,
+                "max_occupants",
+            ),
         ] {
             match judge_create(&response(200, body), "room1", 1, 3) {
                 Verdict::Refused(r) => {
@@ -400,11 +411,18 @@ mod tests {
     #[test]
     fn retries_only_on_5xx_and_connection_failures_while_attempts_remain() {
         assert_eq!(judge_create(&response(500, ""), "r", 1, 1), Verdict::Retry);
-        assert_eq!(judge_create(&response(503, "{\"message\":\"down\"}"), "r", 2, 1), Verdict::Refused(Refusal::new(503, "down")));
+        assert_eq!(
+            judge_create(&response(503, "{\"message\":\"down\"}"), "r", 2, 1),
+            Verdict::Refused(Refusal::new(503, "down"))
+        );
         assert_eq!(judge_create(&HttpOutcome::Unreachable("refused".into()), "r", 1, 1), Verdict::Retry);
-        assert!(matches!(judge_create(&HttpOutcome::Unreachable("refused".into()), "r", 2, 1), Verdict::Refused(r) if r.code == codes::UNREACHABLE));
+        assert!(
+            matches!(judge_create(&HttpOutcome::Unreachable("refused".into()), "r", 2, 1), Verdict::Refused(r) if r.code == codes::UNREACHABLE)
+        );
         assert!(matches!(judge_create(&response(429, ""), "r", 1, 5), Verdict::Refused(r) if r.code == 429));
-        assert!(matches!(judge_create(&HttpOutcome::Timeout, "r", 1, 5), Verdict::Refused(r) if r.code == codes::TIMEOUT));
+        assert!(
+            matches!(judge_create(&HttpOutcome::Timeout, "r", 1, 5), Verdict::Refused(r) if r.code == codes::TIMEOUT)
+        );
     }
 
     #[test]
@@ -413,7 +431,9 @@ mod tests {
             judge_create(&response(409, r#"{"conflict_id":7}"#), "r", 1, 3),
             Verdict::Conflict { id: "7".into(), message: None }
         );
-        assert!(matches!(judge_create(&response(409, "{}"), "r", 1, 3), Verdict::Refused(r) if r.code == 409 && r.message.contains("conflict_id")));
+        assert!(
+            matches!(judge_create(&response(409, "{}"), "r", 1, 3), Verdict::Refused(r) if r.code == 409 && r.message.contains("conflict_id"))
+        );
         let fetch = judge_conflict_fetch(&response(404, ""), "r", "7", None, 1, 3);
         assert!(matches!(fetch, Verdict::Refused(r) if r.code == 409 && r.message.contains("7")));
     }

@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use tokio_xmpp::connect::{DnsConfig, ServerConnector, TcpServerConnector};
 use tokio_xmpp::parsers::component::Handshake;
 use tokio_xmpp::parsers::jid::{BareJid, Jid};
-use tokio_xmpp::xmlstream::{FallibleStreamElement, ReadError, StreamElementError, Timeouts, XmppStream, XmppStreamElement};
+use tokio_xmpp::xmlstream::{
+    FallibleStreamElement, ReadError, StreamElementError, Timeouts, XmppStream, XmppStreamElement,
+};
 use tokio_xmpp::Stanza;
 use tracing::{debug, error, info, warn};
 
@@ -196,10 +198,7 @@ async fn send(stream: &mut Stream, element: Element) -> Result<(), ConnectionErr
             return Ok(());
         }
     };
-    stream
-        .send(&XmppStreamElement::Stanza(stanza))
-        .await
-        .map_err(|e: io::Error| ConnectionError::Lost(e.to_string()))
+    stream.send(&XmppStreamElement::Stanza(stanza)).await.map_err(|e: io::Error| ConnectionError::Lost(e.to_string()))
 }
 
 /// A ping from the component to itself: Prosody routes it back, so any answer proves the link.

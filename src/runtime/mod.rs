@@ -60,7 +60,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                     tokio::spawn(async move {
                         let outcome = match &client {
                             Some(client) => client.perform(&call).await,
-                            None => crate::core::reservation::HttpOutcome::Unreachable("reservation API disabled".into()),
+                            None => {
+                                crate::core::reservation::HttpOutcome::Unreachable("reservation API disabled".into())
+                            }
                         };
                         let _ = done.send(Input::Http { id: call.id, outcome });
                     });
@@ -109,7 +111,9 @@ fn to_input(event: component::Event) -> Input {
         component::Event::Connected => Input::Connected,
         component::Event::Disconnected => Input::Disconnected,
         component::Event::Stanza(stanza) => Input::Stanza(stanza),
-        component::Event::Invalid { name, type_, id, from, reason } => Input::InvalidStanza { name, type_, id, from, reason },
+        component::Event::Invalid { name, type_, id, from, reason } => {
+            Input::InvalidStanza { name, type_, id, from, reason }
+        }
     }
 }
 

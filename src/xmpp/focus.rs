@@ -151,8 +151,7 @@ impl TryFrom<&Element> for ConferenceResponse {
 /// The error a refused reservation produces: `service-unavailable`, the API's message as
 /// `<text>` and `<reservation-error error-code='STATUS'/>`.
 pub fn reservation_error(code: u16, message: &str) -> StanzaError {
-    let mut error =
-        StanzaError::new(ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", message);
+    let mut error = StanzaError::new(ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", message);
     error.other = Some(elem("reservation-error", ns::FOCUS).with_attr("error-code", code.to_string()));
     error
 }
@@ -167,8 +166,7 @@ pub fn parse_reservation_error(error: &StanzaError) -> Option<(u16, String)> {
 
 /// `not-acceptable` with `<session-invalid/>`: the client forgets its session and starts over.
 pub fn session_invalid_error() -> StanzaError {
-    let mut error =
-        StanzaError::new(ErrorType::Modify, DefinedCondition::NotAcceptable, "en", "invalid session");
+    let mut error = StanzaError::new(ErrorType::Modify, DefinedCondition::NotAcceptable, "en", "invalid session");
     error.other = Some(elem("session-invalid", ns::FOCUS));
     error
 }
@@ -246,9 +244,6 @@ mod tests {
         assert!(xml.contains("error-code='403'"), "{xml}");
         assert!(xml.contains("Räume nur &lt;b&gt;mit&lt;/b&gt; Buchung"), "{xml}");
         let reparsed = StanzaError::try_from(xml.parse::<Element>().unwrap()).unwrap();
-        assert_eq!(
-            parse_reservation_error(&reparsed),
-            Some((403, "Räume nur <b>mit</b> Buchung".to_owned()))
-        );
+        assert_eq!(parse_reservation_error(&reparsed), Some((403, "Räume nur <b>mit</b> Buchung".to_owned())));
     }
 }

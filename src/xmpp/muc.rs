@@ -100,9 +100,9 @@ impl OccupantPresence {
                     .collect()
             })
             .unwrap_or_default();
-        let destroyed = x.and_then(|x| x.get_child("destroy", ns::MUC_USER)).map(|d| {
-            d.get_child("reason", ns::MUC_USER).map(Element::text).filter(|r| !r.is_empty())
-        });
+        let destroyed = x
+            .and_then(|x| x.get_child("destroy", ns::MUC_USER))
+            .map(|d| d.get_child("reason", ns::MUC_USER).map(Element::text).filter(|r| !r.is_empty()));
         Some(OccupantPresence {
             room: from.to_bare(),
             nick: from.resource().to_string(),
@@ -185,9 +185,7 @@ impl RoomConfig {
     /// Reads the form out of a `muc#owner` query result.
     pub fn parse(iq_result: &Element) -> RoomConfig {
         let mut config = RoomConfig::default();
-        let form = iq_result
-            .get_child("query", ns::MUC_OWNER)
-            .and_then(|q| q.get_child("x", ns::DATA_FORMS));
+        let form = iq_result.get_child("query", ns::MUC_OWNER).and_then(|q| q.get_child("x", ns::DATA_FORMS));
         for field in form.into_iter().flat_map(|f| f.children()).filter(|c| c.is("field", ns::DATA_FORMS)) {
             let value = field.get_child("value", ns::DATA_FORMS).map(Element::text).filter(|v| !v.is_empty());
             match field.attr("var") {
@@ -216,8 +214,15 @@ pub fn kick_request(id: &str, from: &FullJid, room: &BareJid, nick: &str, reason
 }
 
 /// Sets the affiliation of a real (bare) JID in the room.
-pub fn affiliation_request(id: &str, from: &FullJid, room: &BareJid, jid: &BareJid, affiliation: Affiliation) -> Element {
-    let item = elem("item", ns::MUC_ADMIN).with_attr("jid", jid.to_string()).with_attr("affiliation", affiliation.as_str());
+pub fn affiliation_request(
+    id: &str,
+    from: &FullJid,
+    room: &BareJid,
+    jid: &BareJid,
+    affiliation: Affiliation,
+) -> Element {
+    let item =
+        elem("item", ns::MUC_ADMIN).with_attr("jid", jid.to_string()).with_attr("affiliation", affiliation.as_str());
     iq("set", id, from, room, elem("query", ns::MUC_ADMIN).with_child(item))
 }
 

@@ -1,0 +1,452 @@
+//! The core in virtual time: every timer and race, in microseconds.
+
+use chrono::{DateTime, Duration, Utc};
+use minidom::Element;
+use xmpp_parsers::stanza_error::StanzaError;
+
+use super::focus::ReservationSettings;
+use super::reservation::{HttpCall, HttpOutcome, Method};
+use super::*;
+use crate::xmpp::focus::{parse_reservation_error, ConferenceResponse};
+
+const ROOM: &str = "room1@conference.meet.test";
+const CLIENT: &str = "abc@meet.test/res1";
+
+struct Harness {
+    focus: Focus,
+    now: Time,
+    sent: Vec<Element>,
+    calls: Vec<HttpCall>,
+}
+
+fn start() -> Time {
+    DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+fn settings(reservation: bool) -> Settings {
+    Settings {
+        component: "focus.meet.test".parse().unwrap(),
+        muc_domain: "conference.meet.test".parse().unwrap(),
+        reservation: reservation.then(|| ReservationSettings {
+            retries: 2,
+            retry_delay: std::time::Duration::from_secs(3),
+            refusal_cache: Duration::seconds(10),
+        }),
+        initial_timeout: Duration::seconds(15),
+        request_timeout: Duration::seconds(20),
+    }
+}
+
+fn xml(text: &str) -> Element {
+    text.parse().unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+impl Harness {
+    fn new(reservation: bool) -> Harness {
+        let mut h = Harness { focus: Focus::new(settings(reservation)), now: start(), sent: vec![], calls: vec![] };
+        h.input(Input::Connected);
+        h
+    }
+
+    fn drain(&mut self) {
+        while let Some(effect) = self.focus.poll_effect() {
+            match effect {
+                Effect::Send(stanza) => self.sent.push(stanza),
+                Effect::Http(call) => self.calls.push(call),
+            }
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        self.focus.handle(self.now, input);
+        self.drain();
+    }
+
+    fn stanza(&mut self, text: &str) {
+        self.input(Input::Stanza(xml(text)));
+    }
+
+    /// Moves virtual time forward, firing every deadline on the way in order.
+    fn advance(&mut self, seconds: i64) {
+        let target = self.now + Duration::seconds(seconds);
+        while let Some(at) = self.focus.poll_timeout().filter(|t| *t <= target) {
+            self.now = at.max(self.now);
+            self.focus.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = target;
+    }
+
+    fn request(&mut self, id: &str, room: &str) {
+        self.stanza(&format!(
+            "<iq xmlns='jabber:component:accept' type='set' id='{id}' from='{CLIENT}' to='focus.meet.test'><conference xmlns='http://jitsi.org/protocol/focus' room='{room}' machine-uid='m1'/></iq>"
+        ));
+    }
+
+    fn http(&mut self, call: &HttpCall, status: u16, body: &str) {
+        self.input(Input::Http { id: call.id, outcome: HttpOutcome::Response { status, body: body.to_owned() } });
+    }
+
+    fn take_sent(&mut self) -> Vec<Element> {
+        std::mem::take(&mut self.sent)
+    }
+
+    fn take_calls(&mut self) -> Vec<HttpCall> {
+        std::mem::take(&mut self.calls)
+    }
+
+    /// The room answers our join: self-presence as owner, then the configuration form.
+    fn room_accepts_join(&mut self, room: &str) {
+        self.stanza(&format!("<presence xmlns='jabber:component:accept' from='{room}/focus' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='focus.meet.test/focus' affiliation='owner' role='moderator'/><status code='110'/></x></presence>"));
+        let config_get = self.take_sent().into_iter().find(|s| s.attr("type") == Some("get")).expect("config request");
+        let id = config_get.attr("id").unwrap().to_owned();
+        self.stanza(&format!("<iq xmlns='jabber:component:accept' type='result' id='{id}' from='{room}' to='focus.meet.test/focus'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='form'><field var='muc#roomconfig_whois'><value>anyone</value></field></x></query></iq>"));
+    }
+
+    fn participant(&mut self, room: &str, nick: &str, available: bool) {
+        let type_ = if available { "" } else { " type='unavailable'" };
+        self.stanza(&format!("<presence xmlns='jabber:component:accept'{type_} from='{room}/{nick}' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='{nick}@meet.test/r' affiliation='none' role='participant'/></x></presence>"));
+    }
+}
+
+fn reply_to<'a>(sent: &'a [Element], id: &str) -> &'a Element {
+    sent.iter()
+        .find(|s| s.name() == "iq" && s.attr("id") == Some(id))
+        .unwrap_or_else(|| panic!("no reply to {id}: {sent:?}"))
+}
+
+fn ready(reply: &Element) -> bool {
+    assert_eq!(reply.attr("type"), Some("result"), "{}", String::from(reply));
+    ConferenceResponse::try_from(reply.children().next().unwrap()).unwrap().ready
+}
+
+fn error_of(reply: &Element) -> StanzaError {
+    assert_eq!(reply.attr("type"), Some("error"));
+    StanzaError::try_from(reply.get_child("error", crate::xmpp::ns::STREAM).unwrap().clone()).unwrap()
+}
+
+fn is_join(stanza: &Element, room: &str) -> bool {
+    stanza.name() == "presence" && stanza.attr("to") == Some(&format!("{room}/focus")) && stanza.attr("type").is_none()
+}
+
+fn is_leave(stanza: &Element, room: &str) -> bool {
+    stanza.name() == "presence"
+        && stanza.attr("to") == Some(&format!("{room}/focus"))
+        && stanza.attr("type") == Some("unavailable")
+}
+
+const GRANTED: &str = r#"{"id":42,"name":"room1","start_time":"2026-11-22T10:00:00.000Z","duration":3600}"#;
+
+#[test]
+fn without_reservations_a_request_joins_then_answers_ready() {
+    let mut h = Harness::new(false);
+    h.request("q1", ROOM);
+    let sent = h.take_sent();
+    assert!(sent.iter().any(|s| is_join(s, ROOM)), "{sent:?}");
+    assert!(!sent.iter().any(|s| s.attr("id") == Some("q1")), "answered before joining");
+    h.room_accepts_join(ROOM);
+    let sent = h.take_sent();
+    let reply = reply_to(&sent, "q1");
+    assert!(ready(reply));
+    let conference = reply.children().next().unwrap();
+    assert_eq!(conference.attr("focusjid"), Some("focus.meet.test"));
+    assert_eq!(reply.attr("to"), Some(CLIENT));
+    assert!(h.calls.is_empty());
+    // A live room is answered at once.
+    h.request("q2", ROOM);
+    assert!(ready(reply_to(&h.take_sent(), "q2")));
+}
+
+#[test]
+fn refused_reservation_reaches_the_client_with_code_and_message_and_is_cached() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let calls = h.take_calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].method, Method::Post);
+    assert_eq!(calls[0].form[0], ("name".to_owned(), "room1".to_owned()));
+    assert_eq!(calls[0].form[1], ("start_time".to_owned(), "2026-11-22T10:00:00.000Z".to_owned()));
+    h.http(&calls[0], 403, r#"{"message":"Zutritt nur mit <Buchung> ✓"}"#);
+    let sent = h.take_sent();
+    let error = error_of(reply_to(&sent, "q1"));
+    assert_eq!(parse_reservation_error(&error), Some((403, "Zutritt nur mit <Buchung> ✓".to_owned())));
+    assert!(!sent.iter().any(|s| is_join(s, ROOM)));
+    // Retrying clients get the same answer without another call for a while...
+    h.advance(5);
+    h.request("q2", ROOM);
+    assert!(parse_reservation_error(&error_of(reply_to(&h.take_sent(), "q2"))).is_some());
+    assert!(h.take_calls().is_empty());
+    // ...then the API is asked again.
+    h.advance(10);
+    h.request("q3", ROOM);
+    assert_eq!(h.take_calls().len(), 1);
+}
+
+#[test]
+fn concurrent_requests_share_one_reservation_call_and_one_join() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    h.request("q2", ROOM);
+    h.request("q3", ROOM);
+    let calls = h.take_calls();
+    assert_eq!(calls.len(), 1);
+    h.http(&calls[0], 201, GRANTED);
+    assert_eq!(h.take_sent().iter().filter(|s| is_join(s, ROOM)).count(), 1);
+    h.room_accepts_join(ROOM);
+    let sent = h.take_sent();
+    for id in ["q1", "q2", "q3"] {
+        assert!(ready(reply_to(&sent, id)));
+    }
+}
+
+#[test]
+fn server_errors_are_retried_after_the_delay_then_refused_with_the_last_status() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let first = h.take_calls().remove(0);
+    h.http(&first, 500, "");
+    assert!(h.take_calls().is_empty());
+    h.advance(2);
+    assert!(h.take_calls().is_empty(), "retried before retry_delay");
+    h.advance(1);
+    let second = h.take_calls().remove(0);
+    h.http(&second, 200, GRANTED);
+    assert!(h.take_sent().iter().any(|s| is_join(s, ROOM)));
+
+    let other = "room2@conference.meet.test";
+    h.request("r1", other);
+    for _ in 0..3 {
+        let call = h.take_calls().remove(0);
+        h.input(Input::Http { id: call.id, outcome: HttpOutcome::Unreachable("connection refused".into()) });
+        h.advance(3);
+    }
+    let error = error_of(reply_to(&h.take_sent(), "r1"));
+    let (code, text) = parse_reservation_error(&error).unwrap();
+    assert_eq!(code, reservation::codes::UNREACHABLE);
+    assert!(text.contains("connection refused"), "{text}");
+}
+
+#[test]
+fn conflict_is_resolved_by_reading_the_existing_reservation() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    h.http(&post, 409, r#"{"conflict_id": 42}"#);
+    let get = h.take_calls().remove(0);
+    assert_eq!((get.method, get.path.as_str()), (Method::Get, "/conference/42"));
+    h.http(&get, 200, GRANTED);
+    h.room_accepts_join(ROOM);
+    assert!(ready(reply_to(&h.take_sent(), "q1")));
+    // The adopted reservation is the one deleted at the end.
+    h.advance(15);
+    let delete = h.take_calls().remove(0);
+    assert_eq!((delete.method, delete.path.as_str()), (Method::Delete, "/conference/42"));
+}
+
+#[test]
+fn an_expired_reservation_is_refused_with_419() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    h.http(&post, 200, r#"{"id":1,"name":"room1","start_time":"2026-11-22T08:00:00Z","duration":3600}"#);
+    let error = error_of(reply_to(&h.take_sent(), "q1"));
+    assert_eq!(parse_reservation_error(&error), Some((419, "Reservation expired".to_owned())));
+}
+
+#[test]
+fn nobody_joining_within_the_initial_timeout_ends_the_conference() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    h.http(&post, 201, GRANTED);
+    h.room_accepts_join(ROOM);
+    h.take_sent();
+    h.advance(14);
+    assert!(h.take_sent().is_empty());
+    h.advance(1);
+    assert!(h.take_sent().iter().any(|s| is_leave(s, ROOM)));
+    let delete = h.take_calls().remove(0);
+    assert_eq!(delete.method, Method::Delete);
+    assert_eq!(h.focus.conference_count(), 0);
+}
+
+#[test]
+fn last_participant_leaving_deletes_the_reservation_retrying_until_it_succeeds() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    h.http(&post, 201, GRANTED);
+    h.room_accepts_join(ROOM);
+    h.participant(ROOM, "alice", true);
+    h.participant(ROOM, "bob", true);
+    h.advance(60); // participants keep it alive past the initial timeout
+    h.participant(ROOM, "alice", false);
+    assert!(h.take_calls().is_empty());
+    h.participant(ROOM, "bob", false);
+    assert!(h.take_sent().iter().any(|s| is_leave(s, ROOM)));
+    let delete = h.take_calls().remove(0);
+    h.http(&delete, 503, "");
+    h.advance(2);
+    assert!(h.take_calls().is_empty());
+    h.advance(1); // first retry after retry_delay (3 s)
+    let again = h.take_calls().remove(0);
+    h.input(Input::Http { id: again.id, outcome: HttpOutcome::Timeout });
+    h.advance(5);
+    assert!(h.take_calls().is_empty());
+    h.advance(1); // then 6 s
+    let third = h.take_calls().remove(0);
+    assert_eq!(third.path, "/conference/42");
+    assert!(h.focus.has_pending_http());
+    h.http(&third, 200, "");
+    assert!(!h.focus.has_pending_http());
+}
+
+#[test]
+fn the_reserved_duration_ending_destroys_the_room_and_deletes() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    h.http(&post, 201, r#"{"id":"x1","name":"room1","start_time":"2026-11-22T10:00:00Z","duration":120}"#);
+    h.room_accepts_join(ROOM);
+    h.participant(ROOM, "alice", true);
+    h.take_sent();
+    h.advance(119);
+    assert!(h.take_calls().is_empty());
+    h.advance(1);
+    let sent = h.take_sent();
+    let destroy = sent.iter().find(|s| s.name() == "iq").expect("destroy request");
+    let reason = String::from(destroy);
+    assert!(reason.contains("reserved time"), "{reason}");
+    assert_eq!(h.take_calls()[0].path, "/conference/x1");
+}
+
+#[test]
+fn a_slow_answer_tells_the_client_not_ready_so_it_asks_again() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    h.advance(20);
+    assert!(!ready(reply_to(&h.take_sent(), "q1")));
+    h.request("q2", ROOM); // the client's retry joins the same pending reservation
+    assert!(h.take_calls().is_empty());
+    h.http(&post, 201, GRANTED);
+    h.room_accepts_join(ROOM);
+    assert!(ready(reply_to(&h.take_sent(), "q2")));
+}
+
+#[test]
+fn malformed_requests_get_precise_errors() {
+    let mut h = Harness::new(false);
+    let cases = [
+        ("<conference xmlns='http://jitsi.org/protocol/focus'/>", "bad-request", "No 'room' specified."),
+        ("<conference xmlns='http://jitsi.org/protocol/focus' room='r@elsewhere.test'/>", "bad-request", "must be on conference.meet.test"),
+        ("<conference xmlns='http://jitsi.org/protocol/focus' room='r@conference.meet.test/x'/>", "bad-request", "bare JID"),
+        ("<conference xmlns='http://jitsi.org/protocol/focus' room='conference.meet.test'/>", "bad-request", "needs a room name"),
+        ("<conference xmlns='http://jitsi.org/protocol/focus' room='a@b@c'/>", "bad-request", "not a valid JID"),
+        ("<conference xmlns='http://jitsi.org/protocol/focus' room='r@conference.meet.test'><property value='1'/></conference>", "bad-request", "'name'"),
+        ("<foo xmlns='urn:example'/>", "service-unavailable", "not supported"),
+        ("<conference xmlns='http://jitsi.org/protocol/focus' room='r@conference.meet.test'/><x xmlns='y'/>", "bad-request", "exactly one"),
+    ];
+    for (n, (payload, condition, text)) in cases.iter().enumerate() {
+        let id = format!("b{n}");
+        h.stanza(&format!("<iq xmlns='jabber:component:accept' type='set' id='{id}' from='{CLIENT}' to='focus.meet.test'>{payload}</iq>"));
+        let sent = h.take_sent();
+        let reply = reply_to(&sent, &id);
+        let xml = String::from(reply);
+        assert!(
+            xml.contains(condition) && xml.contains(&text.replace('\'', "&apos;")) || xml.contains(text),
+            "{payload}: {xml}"
+        );
+    }
+    assert_eq!(h.focus.conference_count(), 0);
+    // A request the stream could not parse is still answered.
+    h.input(Input::InvalidStanza {
+        name: "iq".into(),
+        type_: Some("get".into()),
+        id: Some("bad".into()),
+        from: Some(CLIENT.into()),
+        reason: "oops".into(),
+    });
+    assert!(String::from(reply_to(&h.take_sent(), "bad")).contains("bad-request"));
+}
+
+#[test]
+fn disco_and_ping_are_answered() {
+    let mut h = Harness::new(false);
+    h.stanza(&format!("<iq xmlns='jabber:component:accept' type='get' id='d' from='{CLIENT}' to='focus.meet.test'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"));
+    h.stanza(&format!("<iq xmlns='jabber:component:accept' type='get' id='p' from='{CLIENT}' to='focus.meet.test'><ping xmlns='urn:xmpp:ping'/></iq>"));
+    let sent = h.take_sent();
+    assert!(String::from(reply_to(&sent, "d")).contains("var='http://jitsi.org/protocol/focus'"));
+    assert_eq!(reply_to(&sent, "p").attr("type"), Some("result"));
+}
+
+#[test]
+fn a_reconnect_rejoins_live_rooms_and_keeps_the_conference() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    h.http(&post, 201, GRANTED);
+    h.room_accepts_join(ROOM);
+    h.participant(ROOM, "alice", true);
+    h.take_sent();
+    h.input(Input::Disconnected);
+    h.request("q2", ROOM); // answered while disconnected: held, not lost
+    assert!(h.take_sent().is_empty());
+    h.input(Input::Connected);
+    let sent = h.take_sent();
+    assert!(ready(reply_to(&sent, "q2")));
+    assert!(sent.iter().any(|s| is_join(s, ROOM)));
+    // The room lists alice again, then us; the conference goes on with no new reservation.
+    h.participant(ROOM, "alice", true);
+    h.room_accepts_join(ROOM);
+    assert_eq!(h.focus.conference_count(), 1);
+    h.advance(60);
+    assert!(h.take_calls().is_empty());
+    h.participant(ROOM, "alice", false);
+    assert_eq!(h.take_calls()[0].method, Method::Delete);
+}
+
+#[test]
+fn a_focus_that_is_not_owner_says_so_and_leaves() {
+    let mut h = Harness::new(false);
+    h.request("q1", ROOM);
+    h.stanza(&format!("<presence xmlns='jabber:component:accept' from='{ROOM}/focus' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='focus.meet.test/focus' affiliation='none' role='participant'/><status code='110'/></x></presence>"));
+    let sent = h.take_sent();
+    let xml = String::from(reply_to(&sent, "q1"));
+    assert!(xml.contains("internal-server-error") && xml.contains("admins"), "{xml}");
+    assert!(sent.iter().any(|s| is_leave(s, ROOM)));
+    assert_eq!(h.focus.conference_count(), 0);
+}
+
+#[test]
+fn a_room_destroyed_by_someone_else_ends_the_conference() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    h.http(&post, 201, GRANTED);
+    h.room_accepts_join(ROOM);
+    h.participant(ROOM, "alice", true);
+    h.stanza(&format!("<presence xmlns='jabber:component:accept' type='unavailable' from='{ROOM}/focus' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/><destroy/><status code='110'/></x></presence>"));
+    assert_eq!(h.focus.conference_count(), 0);
+    assert_eq!(h.take_calls()[0].method, Method::Delete);
+}
+
+#[test]
+fn max_occupants_from_the_reservation_is_enforced() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    h.http(
+        &post,
+        201,
+        r#"{"id":1,"name":"room1","start_time":"2026-11-22T10:00:00Z","duration":3600,"max_occupants":1}"#,
+    );
+    h.room_accepts_join(ROOM);
+    h.participant(ROOM, "alice", true);
+    h.take_sent();
+    h.participant(ROOM, "bob", true);
+    let sent = h.take_sent();
+    let kick = sent.iter().find(|s| s.name() == "iq").expect("kick");
+    let xml = String::from(kick);
+    assert!(xml.contains("nick='bob'") && xml.contains("role='none'") && xml.contains("full"), "{xml}");
+}
