@@ -328,6 +328,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_valid() {
+        let config = Config::from_toml(include_str!("../config/jitsi-focus.toml")).unwrap();
+        assert_eq!(config.xmpp.component, "focus.meet.example.com");
+        let enabled = include_str!("../config/jitsi-focus.toml").replace("enabled = false", "enabled = true");
+        assert!(Config::from_toml(&enabled).unwrap().reservation.enabled);
+    }
+
+    #[test]
     fn redaction_hides_secret_and_headers() {
         let toml = format!("{MINIMAL}\n[reservation]\nheaders = {{ Authorization = \"Bearer tok\" }}");
         let shown = Config::from_toml(&toml).unwrap().redacted_toml();

@@ -22,7 +22,11 @@ enum Command {
     /// Run the focus (the default).
     Run,
     /// Validate the configuration and print it with secrets redacted.
-    CheckConfig,
+    CheckConfig {
+        /// Only validate; print nothing unless there is an error.
+        #[arg(long)]
+        quiet: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,8 +42,10 @@ fn main() -> anyhow::Result<()> {
         }
     };
     match cli.command.unwrap_or(Command::Run) {
-        Command::CheckConfig => {
-            print!("{}", config.redacted_toml());
+        Command::CheckConfig { quiet } => {
+            if !quiet {
+                print!("{}", config.redacted_toml());
+            }
             Ok(())
         }
         Command::Run => run(config),

@@ -1,0 +1,26 @@
+-- The Prosody lines jitsi-focus needs (Prosody 0.12), for a deployment on meet.example.com.
+-- Add them to /etc/prosody/conf.d/meet.example.com.cfg.lua (jitsi-meet's Debian package
+-- writes that file) and replace the jicofo-specific parts it has.
+
+-- jitsi-focus connects to this port as an XEP-0114 component. Keep it on loopback.
+component_ports = { 5347 }
+component_interfaces = { "127.0.0.1" }
+
+-- The focus itself: an external component. The secret must match xmpp.secret.
+-- (This replaces jicofo's `Component "focus.meet.example.com" "client_proxy"` block.)
+Component "focus.meet.example.com"
+    component_secret = "change-me"
+
+-- The conference MUC.
+Component "conference.meet.example.com" "muc"
+    -- The focus component joins every room as owner ("focus" nickname). Prosody 0.12 accepts a
+    -- bare component JID here.
+    admins = { "focus.meet.example.com" }
+    -- Only admins (the focus) may create rooms: clients wait for the focus's ready='true',
+    -- so no room exists that the reservation API did not allow.
+    restrict_room_creation = true
+    -- No XEP-0045 room locking: the room is usable as soon as the focus joined it.
+    muc_room_locking = false
+    -- Real JIDs visible to occupants: lib-jitsi-meet recognises the focus by its real JID
+    -- (focus.meet.example.com/focus). jitsi-focus also sets whois=anyone on each room it owns.
+    muc_room_default_public_jids = true
