@@ -61,6 +61,9 @@ pub struct XmppConfig {
     /// Longest wait between reconnection attempts (the back-off starts at 250 ms).
     #[serde(with = "humantime_serde")]
     pub reconnect_max_delay: Duration,
+    /// Domains whose occupants may claim to be recorders, SIP gateways or transcribers
+    /// (e.g. `recorder.meet.example.com`); such occupants are never elected moderator.
+    pub trusted_domains: Vec<String>,
 }
 
 impl Default for XmppConfig {
@@ -73,6 +76,7 @@ impl Default for XmppConfig {
             muc_domain: String::new(),
             keepalive: Duration::from_secs(15),
             reconnect_max_delay: Duration::from_secs(30),
+            trusted_domains: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod runtime;
 pub mod xmpp {
     pub mod build;
     pub mod focus;
+    pub mod jitsi_presence;
     pub mod muc;
     pub mod ns;
 }

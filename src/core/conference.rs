@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use xmpp_parsers::jid::{BareJid, Jid};
 
+use super::auth::Identity;
 use super::iq::IqEnvelope;
 use super::reservation::Reservation;
 use super::Time;
@@ -30,6 +31,8 @@ pub struct Waiter {
     pub envelope: IqEnvelope,
     /// When the client is told `ready='false'` so that it asks again.
     pub deadline: Time,
+    /// Who asked: the answer carries a signed-in user's session.
+    pub identity: Identity,
 }
 
 /// A participant as seen in the room's presence.
@@ -38,6 +41,13 @@ pub struct Participant {
     pub real_jid: Option<Jid>,
     pub affiliation: Affiliation,
     pub joined_at: Time,
+    /// Join order, for electing the longest-present participant.
+    pub seq: u64,
+    /// We asked the room to make this participant an owner and have not seen it happen yet.
+    pub owner_requested: bool,
+    /// A recorder, gateway or transcriber from a trusted domain: never moderator.
+    pub is_service: bool,
+    pub info: crate::xmpp::jitsi_presence::ParticipantInfo,
 }
 
 #[derive(Debug)]
@@ -51,6 +61,8 @@ pub struct Conference {
     /// `mail_owner` for the reservation: the identity of the request that created the room.
     pub owner: Option<String>,
     pub participants: BTreeMap<String, Participant>,
+    /// Counts joins, giving each participant its `seq`.
+    pub join_counter: u64,
     /// Set once the conference has been live; a rejoin then needs no new answer.
     pub was_live: bool,
     /// A conference nobody joins by then ends.
@@ -70,6 +82,7 @@ impl Conference {
             reservation: None,
             owner,
             participants: BTreeMap::new(),
+            join_counter: 0,
             was_live: false,
             initial_deadline: None,
             meeting_id: None,

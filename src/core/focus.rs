@@ -8,13 +8,15 @@ use tracing::{debug, info, warn};
 use xmpp_parsers::jid::{BareJid, FullJid, Jid};
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
+use super::auth::{Identity, Sessions};
 use super::conference::{Conference, Participant, Phase, Waiter};
 use super::iq::IqEnvelope;
 use super::reservation::{self as policy, DeleteVerdict, HttpCall, HttpOutcome, Method, Refusal, Verdict};
 use super::{Effect, Input, Time};
-use crate::config::Config;
+use crate::config::{AuthMode, Config};
 use crate::xmpp::build::{elem, ElementExt};
-use crate::xmpp::focus::{self as focus_ns, ConferenceRequest, ConferenceResponse, Property};
+use crate::xmpp::focus::{self as focus_ns, ConferenceRequest, ConferenceResponse, LoginUrlRequest, Property};
+use crate::xmpp::jitsi_presence::{self, ParticipantInfo};
 use crate::xmpp::muc::{self, Affiliation, OccupantPresence, PresenceKind, RoomConfig};
 use crate::xmpp::ns;
 
@@ -32,6 +34,11 @@ pub struct Settings {
     pub reservation: Option<ReservationSettings>,
     pub initial_timeout: chrono::Duration,
     pub request_timeout: chrono::Duration,
+    pub auth_mode: AuthMode,
+    pub auth_domain: String,
+    pub session_lifetime: chrono::Duration,
+    /// Lower-cased domains whose occupants may claim recorder/gateway/transcriber features.
+    pub trusted_domains: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +65,10 @@ impl Settings {
             }),
             initial_timeout: chrono(config.conference.initial_timeout),
             request_timeout: chrono(config.conference.request_timeout),
+            auth_mode: config.auth.mode,
+            auth_domain: config.auth.domain.clone(),
+            session_lifetime: chrono(config.auth.session_lifetime),
+            trusted_domains: config.xmpp.trusted_domains.iter().map(|d| d.to_lowercase()).collect(),
         }
     }
 }
@@ -75,6 +86,7 @@ enum OwnIqKind {
     ConfigSet,
     Destroy,
     Kick,
+    GrantOwner,
 }
 
 #[derive(Debug)]
@@ -136,6 +148,7 @@ pub struct Focus {
     deletes: HashMap<u64, PendingDelete>,
     http: HashMap<u64, HttpPurpose>,
     own_iqs: HashMap<String, (BareJid, OwnIqKind)>,
+    sessions: Sessions,
     out: Out,
 }
 
@@ -143,7 +156,9 @@ impl Focus {
     pub fn new(settings: Settings) -> Focus {
         let focus_jid =
             format!("{}/{FOCUS_NICK}", settings.component).parse().expect("a domain plus a resource is a full JID");
+        let sessions = Sessions::new(settings.auth_mode, &settings.auth_domain, settings.session_lifetime);
         Focus {
+            sessions,
             settings,
             focus_jid,
             conferences: HashMap::new(),
@@ -166,7 +181,7 @@ impl Focus {
         let conferences = self.conferences.values().filter_map(|c| c.next_deadline(join_retry));
         let deletes = self.deletes.values().filter_map(|d| d.retry_at);
         let refusals = self.refusals.values().map(|(_, until)| *until);
-        conferences.chain(deletes).chain(refusals).min()
+        conferences.chain(deletes).chain(refusals).chain(self.sessions.next_expiry()).min()
     }
 
     /// Number of running or starting conferences.
@@ -223,7 +238,7 @@ impl Focus {
             if matches!(conference.phase, Phase::Joining { .. } | Phase::Configuring { .. } | Phase::Live) {
                 conference.participants.clear();
                 conference.phase = Phase::Joining { sent_at: Some(now) };
-                self.out.send(muc::join_presence(&self.focus_jid, &occupant(&conference.room), Vec::new()));
+                self.out.send(join(&self.focus_jid, &conference.room));
             }
         }
     }
@@ -258,9 +273,21 @@ impl Focus {
             }
             ("query", ns::DISCO_INFO, "get") => Ok(Some(disco_info())),
             ("ping", ns::PING, "get") => Ok(None),
-            ("login-url" | "logout", ns::FOCUS, _) => {
+            ("login-url" | "logout", ns::FOCUS, _) if !self.sessions.enabled() => {
                 Err((DefinedCondition::ServiceUnavailable, "authentication is not enabled on this focus".to_owned()))
             }
+            ("login-url", ns::FOCUS, "get") => self.login_url(payload),
+            ("logout", ns::FOCUS, "set") => match focus_ns::parse_logout(payload) {
+                Ok(Some(session_id)) => match self.sessions.logout(&session_id) {
+                    Ok(session) => {
+                        info!(identity = %session.identity, "signed out");
+                        Ok(Some(focus_ns::logout_response()))
+                    }
+                    Err(error) => return self.out.send(envelope.error(error)),
+                },
+                Ok(None) => Err((DefinedCondition::BadRequest, "missing attribute 'session-id'".to_owned())),
+                Err(e) => Err((DefinedCondition::BadRequest, e.to_string())),
+            },
             (name, namespace, _) => Err((
                 DefinedCondition::ServiceUnavailable,
                 format!("<{name} xmlns='{namespace}'/> is not supported by this focus"),
@@ -275,6 +302,21 @@ impl Focus {
             }
         };
         self.out.send(response);
+    }
+
+    /// `login-url`: where the client sends the user to sign in (XMPP mode: the room's page
+    /// with `?login=true`, which shows jitsi-meet's login dialog).
+    fn login_url(&self, payload: &Element) -> Result<Option<Element>, (DefinedCondition, String)> {
+        let request = LoginUrlRequest::try_from(payload).map_err(|e| (DefinedCondition::BadRequest, e.to_string()))?;
+        let room = request.room.ok_or((DefinedCondition::NotAcceptable, "missing attribute 'room'".to_owned()))?;
+        if request.machine_uid.is_none() {
+            return Err((DefinedCondition::BadRequest, "missing mandatory attribute 'machineUID'".to_owned()));
+        }
+        if self.settings.auth_mode == AuthMode::Jwt {
+            return Err((DefinedCondition::ServiceUnavailable, "no login URL: users sign in with a token".to_owned()));
+        }
+        let name = room.split('@').next().unwrap_or_default();
+        Ok(Some(focus_ns::login_url_response(&format!("./{name}?login=true"))))
     }
 
     fn bad_request(&mut self, envelope: &IqEnvelope, text: &str) {
@@ -307,18 +349,43 @@ impl Focus {
             Ok(room) => room,
             Err(text) => return self.bad_request(&envelope, &text),
         };
+        let Ok(sender) = envelope.from.parse::<Jid>() else {
+            return self.bad_request(&envelope, "the sender's address is not a valid JID");
+        };
+        let identity = match self.sessions.authenticate(now, &sender, &request) {
+            Ok(identity) => identity,
+            Err(error) => return self.out.send(envelope.error(error)),
+        };
+        // A session opened by this request, in XMPP mode, came over the client's sign-in
+        // connection (or the client signed in directly). Answer with the session but
+        // `ready='false'`: the client repeats the request with the session on its main
+        // connection, where a reservation refusal reaches the user as RESERVATION_ERROR.
+        // (Answered here, the refusal would travel lib-jitsi-meet's authenticate() path, which
+        // shows it as GET_SESSION_ID_ERROR.)
+        if let Identity::User { created: true, identity: user, .. } = &identity {
+            if self.settings.auth_mode == AuthMode::Xmpp {
+                info!(room = %room, identity = %user, "session created; the reservation check follows on the main connection");
+                let response = self.response(&room, false, &identity);
+                return self.out.send(envelope.result(Some(response)));
+            }
+        }
         let deadline = now + self.settings.request_timeout;
         if let Some(conference) = self.conferences.get_mut(&room) {
             if conference.phase == Phase::Live {
                 if conference.participants.is_empty() {
                     conference.initial_deadline = Some(now + self.settings.initial_timeout);
                 }
-                let response = self.ready_response(&room, true);
+                let response = self.response(&room, true, &identity);
                 self.out.send(envelope.result(Some(response)));
+                self.elect_owners(&room);
             } else {
-                conference.waiters.push(Waiter { envelope, deadline });
+                conference.waiters.push(Waiter { envelope, deadline, identity });
             }
             return;
+        }
+        if identity == Identity::Guest {
+            let error = focus_ns::error(ErrorType::Auth, DefinedCondition::NotAuthorized, "not authorized user domain");
+            return self.out.send(envelope.error(error));
         }
         if let Some((refusal, until)) = self.refusals.get(&room) {
             if now < *until {
@@ -328,7 +395,10 @@ impl Focus {
             }
             self.refusals.remove(&room);
         }
-        let owner = None;
+        let owner = match &identity {
+            Identity::User { identity, .. } => Some(identity.to_string()),
+            _ => None,
+        };
         let mut conference = if self.settings.reservation.is_some() {
             let conference = Conference::new(room.clone(), owner, Phase::Reserving { attempt: 1, retry_at: None }, now);
             self.post_reservation(now, &conference);
@@ -336,7 +406,7 @@ impl Focus {
         } else {
             Conference::new(room.clone(), owner, Phase::Joining { sent_at: None }, now)
         };
-        conference.waiters.push(Waiter { envelope, deadline });
+        conference.waiters.push(Waiter { envelope, deadline, identity });
         debug!(room = %room, "new conference requested");
         self.conferences.insert(room.clone(), conference);
         if self.settings.reservation.is_none() {
@@ -355,14 +425,25 @@ impl Focus {
         self.http.insert(call, HttpPurpose::FetchConflict(room.clone()));
     }
 
-    fn ready_response(&self, room: &BareJid, ready: bool) -> Element {
+    /// The `<conference/>` answer, with the session of signed-in users.
+    fn response(&self, room: &BareJid, ready: bool, identity: &Identity) -> Element {
+        let (session_id, user) = match identity {
+            Identity::User { identity, session_id, .. } => (Some(session_id.clone()), Some(identity.to_string())),
+            _ => (None, None),
+        };
+        let auth = self.sessions.enabled();
+        let mut properties = vec![Property::new("authentication", auth.to_string())];
+        if auth {
+            properties.push(Property::new("externalAuth", (self.settings.auth_mode == AuthMode::Jwt).to_string()));
+        }
+        properties.push(Property::new("sipGatewayEnabled", "false"));
         Element::from(&ConferenceResponse {
             room: room.to_string(),
             ready,
             focus_jid: self.settings.component.to_string(),
-            session_id: None,
-            identity: None,
-            properties: vec![Property::new("authentication", "false"), Property::new("sipGatewayEnabled", "false")],
+            session_id,
+            identity: user,
+            properties,
         })
     }
 
@@ -441,7 +522,7 @@ impl Focus {
         let sent_at = self.out.connected.then_some(now);
         conference.phase = Phase::Joining { sent_at };
         if self.out.connected {
-            self.out.send(muc::join_presence(&self.focus_jid, &occupant(room), Vec::new()));
+            self.out.send(join(&self.focus_jid, room));
         }
     }
 
@@ -482,12 +563,15 @@ impl Focus {
             OwnIqKind::ConfigSet if failed => warn!(room = %room, "could not make real JIDs public in the room"),
             OwnIqKind::Destroy if failed => warn!(room = %room, "could not destroy the room"),
             OwnIqKind::Kick if failed => warn!(room = %room, "could not kick an occupant"),
+            OwnIqKind::GrantOwner if failed => warn!(room = %room, "could not grant moderator rights"),
             _ => {}
         }
     }
 
     fn go_live(&mut self, now: Time, room: &BareJid) {
-        let response = self.ready_response(room, true);
+        let Some(conference) = self.conferences.get(room) else { return };
+        let responses: Vec<Element> =
+            conference.waiters.iter().map(|w| self.response(room, true, &w.identity)).collect();
         let Some(conference) = self.conferences.get_mut(room) else { return };
         conference.phase = Phase::Live;
         if conference.participants.is_empty() {
@@ -505,9 +589,10 @@ impl Focus {
                 "conference created"
             );
         }
-        for waiter in std::mem::take(&mut conference.waiters) {
-            self.out.send(waiter.envelope.result(Some(response.clone())));
+        for (waiter, response) in std::mem::take(&mut conference.waiters).into_iter().zip(responses) {
+            self.out.send(waiter.envelope.result(Some(response)));
         }
+        self.elect_owners(room);
     }
 
     fn on_presence(&mut self, now: Time, stanza: Element) {
@@ -570,12 +655,23 @@ impl Focus {
         let Some(conference) = self.conferences.get_mut(&room) else { return };
         match presence.kind {
             PresenceKind::Available => {
-                let is_new = !conference.participants.contains_key(&presence.nick);
+                let previous = conference.participants.get(&presence.nick);
+                let is_new = previous.is_none();
+                let info = ParticipantInfo::parse(&presence.stanza);
+                let trusted = presence.real_jid.as_ref().is_some_and(|j| {
+                    self.settings.trusted_domains.iter().any(|d| j.domain().as_str().eq_ignore_ascii_case(d))
+                });
                 let participant = Participant {
                     real_jid: presence.real_jid.clone(),
                     affiliation: presence.affiliation,
-                    joined_at: conference.participants.get(&presence.nick).map_or(now, |p| p.joined_at),
+                    joined_at: previous.map_or(now, |p| p.joined_at),
+                    seq: previous.map_or(conference.join_counter + 1, |p| p.seq),
+                    owner_requested: previous.is_some_and(|p| p.owner_requested)
+                        && presence.affiliation != Affiliation::Owner,
+                    is_service: trusted && info.claims_service(),
+                    info,
                 };
+                conference.join_counter += u64::from(is_new);
                 conference.participants.insert(presence.nick.clone(), participant);
                 conference.initial_deadline = None;
                 if is_new {
@@ -591,6 +687,7 @@ impl Focus {
                         });
                     }
                 }
+                self.elect_owners(&room);
             }
             PresenceKind::Unavailable => {
                 if conference.participants.remove(&presence.nick).is_some() {
@@ -598,9 +695,47 @@ impl Focus {
                 }
                 if conference.participants.is_empty() && conference.phase == Phase::Live {
                     self.end(now, &room, "last participant left", Exit::Leave);
+                } else {
+                    self.elect_owners(&room);
                 }
             }
             PresenceKind::Error => {}
+        }
+    }
+
+    /// Moderators (protocol.md §5.4). Without authentication exactly one participant is owner:
+    /// the longest present, re-elected when the owner leaves. With authentication every
+    /// signed-in participant is owner and nobody else is made one.
+    fn elect_owners(&mut self, room: &BareJid) {
+        let Some(conference) = self.conferences.get_mut(room) else { return };
+        if conference.phase != Phase::Live {
+            return;
+        }
+        let mut grants: Vec<String> = Vec::new();
+        if self.sessions.enabled() {
+            for (nick, p) in &conference.participants {
+                let signed_in = p.real_jid.as_ref().is_some_and(|j| self.sessions.is_authenticated(j));
+                if signed_in && p.affiliation != Affiliation::Owner && !p.owner_requested {
+                    grants.push(nick.clone());
+                }
+            }
+        } else {
+            let eligible = || conference.participants.iter().filter(|(_, p)| !p.is_service && p.real_jid.is_some());
+            let has_owner = eligible().any(|(_, p)| p.affiliation == Affiliation::Owner || p.owner_requested);
+            if !has_owner {
+                if let Some((nick, _)) = eligible().min_by_key(|(_, p)| p.seq) {
+                    grants.push(nick.clone());
+                }
+            }
+        }
+        for nick in grants {
+            let Some(participant) = conference.participants.get_mut(&nick) else { continue };
+            participant.owner_requested = true;
+            let Some(jid) = participant.real_jid.as_ref().map(Jid::to_bare) else { continue };
+            info!(room = %room, nick = %nick, jid = %jid, meeting_id = ?conference.meeting_id, "granting moderator rights");
+            let id = format!("jf-{}", self.out.id());
+            self.out.send(muc::affiliation_request(&id, &self.focus_jid, room, &jid, Affiliation::Owner));
+            self.own_iqs.insert(id, (room.clone(), OwnIqKind::GrantOwner));
         }
     }
 
@@ -620,7 +755,7 @@ impl Focus {
         let Some(mut conference) = self.conferences.remove(room) else { return };
         // Requests still waiting are told to ask again; they will start a new conference.
         for waiter in std::mem::take(&mut conference.waiters) {
-            self.out.send(waiter.envelope.result(Some(self.ready_response(room, false))));
+            self.out.send(waiter.envelope.result(Some(self.response(room, false, &waiter.identity))));
         }
         match exit {
             Exit::Leave => self.out.send(muc::leave_presence(&self.focus_jid, &occupant(room))),
@@ -678,6 +813,7 @@ impl Focus {
 
     pub fn handle_timeout(&mut self, now: Time) {
         self.refusals.retain(|_, (_, until)| *until > now);
+        self.sessions.expire(now);
         let due: Vec<u64> =
             self.deletes.iter().filter(|(_, d)| d.retry_at.is_some_and(|t| t <= now)).map(|(k, _)| *k).collect();
         for key in due {
@@ -700,15 +836,16 @@ impl Focus {
     }
 
     fn conference_timeout(&mut self, now: Time, room: &BareJid) {
-        let not_ready = self.ready_response(room, false);
         let Some(conference) = self.conferences.get_mut(room) else { return };
         // Requests that waited too long are told `ready='false'`: the client asks again.
         let (expired, waiting): (Vec<Waiter>, Vec<Waiter>) =
             std::mem::take(&mut conference.waiters).into_iter().partition(|w| w.deadline <= now);
         conference.waiters = waiting;
         for waiter in expired {
-            self.out.send(waiter.envelope.result(Some(not_ready.clone())));
+            let not_ready = self.response(room, false, &waiter.identity);
+            self.out.send(waiter.envelope.result(Some(not_ready)));
         }
+        let Some(conference) = self.conferences.get_mut(room) else { return };
         match conference.phase.clone() {
             Phase::Reserving { attempt, retry_at: Some(at) } if at <= now => {
                 conference.phase = Phase::Reserving { attempt: attempt + 1, retry_at: None };
@@ -724,7 +861,7 @@ impl Focus {
             Phase::Joining { sent_at: Some(at) } if at + self.settings.request_timeout <= now => {
                 // Our join (or its answer) was lost: try again.
                 conference.phase = Phase::Joining { sent_at: Some(now) };
-                self.out.send(muc::join_presence(&self.focus_jid, &occupant(room), Vec::new()));
+                self.out.send(join(&self.focus_jid, room));
             }
             Phase::Configuring { deadline } if deadline <= now => {
                 warn!(room = %room, "no answer to the room configuration request; going live without it");
@@ -747,6 +884,11 @@ impl Focus {
             _ => {}
         }
     }
+}
+
+/// Our join presence for `room`, with the focus's presence extensions.
+fn join(focus_jid: &FullJid, room: &BareJid) -> Element {
+    muc::join_presence(focus_jid, &occupant(room), jitsi_presence::focus_extensions())
 }
 
 /// Our occupant JID in `room`.

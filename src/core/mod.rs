@@ -4,6 +4,7 @@
 //! and connection changes in, calls [`Focus::handle_timeout`] when [`Focus::poll_timeout`]
 //! says so, and carries out the [`Effect`]s it drains with [`Focus::poll_effect`].
 
+mod auth;
 mod conference;
 mod focus;
 mod iq;

@@ -34,6 +34,10 @@ fn settings(reservation: bool) -> Settings {
         }),
         initial_timeout: Duration::seconds(15),
         request_timeout: Duration::seconds(20),
+        auth_mode: crate::config::AuthMode::None,
+        auth_domain: String::new(),
+        session_lifetime: Duration::hours(24),
+        trusted_domains: vec!["recorder.meet.test".into()],
     }
 }
 
@@ -43,7 +47,11 @@ fn xml(text: &str) -> Element {
 
 impl Harness {
     fn new(reservation: bool) -> Harness {
-        let mut h = Harness { focus: Focus::new(settings(reservation)), now: start(), sent: vec![], calls: vec![] };
+        Harness::with(settings(reservation))
+    }
+
+    fn with(settings: Settings) -> Harness {
+        let mut h = Harness { focus: Focus::new(settings), now: start(), sent: vec![], calls: vec![] };
         h.input(Input::Connected);
         h
     }
@@ -78,8 +86,13 @@ impl Harness {
     }
 
     fn request(&mut self, id: &str, room: &str) {
+        self.request_from(id, room, CLIENT, "");
+    }
+
+    /// A conference request from `from` with extra attributes (e.g. ` session-id='…'`).
+    fn request_from(&mut self, id: &str, room: &str, from: &str, attributes: &str) {
         self.stanza(&format!(
-            "<iq xmlns='jabber:component:accept' type='set' id='{id}' from='{CLIENT}' to='focus.meet.test'><conference xmlns='http://jitsi.org/protocol/focus' room='{room}' machine-uid='m1'/></iq>"
+            "<iq xmlns='jabber:component:accept' type='set' id='{id}' from='{from}' to='focus.meet.test'><conference xmlns='http://jitsi.org/protocol/focus' room='{room}' machine-uid='m1'{attributes}/></iq>"
         ));
     }
 
@@ -104,8 +117,14 @@ impl Harness {
     }
 
     fn participant(&mut self, room: &str, nick: &str, available: bool) {
-        let type_ = if available { "" } else { " type='unavailable'" };
-        self.stanza(&format!("<presence xmlns='jabber:component:accept'{type_} from='{room}/{nick}' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='{nick}@meet.test/r' affiliation='none' role='participant'/></x></presence>"));
+        self.occupant(room, nick, &format!("{nick}@meet.test/r"), if available { "none" } else { "gone" }, "");
+    }
+
+    /// An occupant presence; affiliation `gone` makes it an unavailable presence.
+    fn occupant(&mut self, room: &str, nick: &str, jid: &str, affiliation: &str, extra: &str) {
+        let (type_, affiliation) =
+            if affiliation == "gone" { (" type='unavailable'", "none") } else { ("", affiliation) };
+        self.stanza(&format!("<presence xmlns='jabber:component:accept'{type_} from='{room}/{nick}' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='{jid}' affiliation='{affiliation}' role='participant'/></x>{extra}</presence>"));
     }
 }
 
@@ -449,4 +468,157 @@ fn max_occupants_from_the_reservation_is_enforced() {
     let kick = sent.iter().find(|s| s.name() == "iq").expect("kick");
     let xml = String::from(kick);
     assert!(xml.contains("nick='bob'") && xml.contains("role='none'") && xml.contains("full"), "{xml}");
+}
+
+/// The owner grants (muc#admin affiliation='owner') among sent stanzas, as bare JIDs.
+fn owner_grants(sent: &[Element]) -> Vec<String> {
+    sent.iter()
+        .filter_map(|s| s.get_child("query", crate::xmpp::ns::MUC_ADMIN))
+        .filter_map(|q| q.children().next())
+        .filter(|item| item.attr("affiliation") == Some("owner"))
+        .map(|item| item.attr("jid").unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn without_auth_exactly_one_owner_is_kept_and_reelected_in_join_order() {
+    let mut h = Harness::new(false);
+    h.request("q1", ROOM);
+    h.room_accepts_join(ROOM);
+    h.take_sent();
+    h.participant(ROOM, "ann", true);
+    assert_eq!(owner_grants(&h.take_sent()), vec!["ann@meet.test"]);
+    h.participant(ROOM, "bob", true);
+    h.participant(ROOM, "cem", true);
+    assert!(owner_grants(&h.take_sent()).is_empty(), "ann's grant is pending: nobody else");
+    h.occupant(ROOM, "ann", "ann@meet.test/r", "owner", "");
+    h.participant(ROOM, "ann", false);
+    assert_eq!(owner_grants(&h.take_sent()), vec!["bob@meet.test"]);
+    h.occupant(ROOM, "bob", "bob@meet.test/r", "owner", "");
+    h.participant(ROOM, "bob", false);
+    assert_eq!(owner_grants(&h.take_sent()), vec!["cem@meet.test"]);
+}
+
+#[test]
+fn trusted_recorders_are_never_elected() {
+    let mut h = Harness::new(false);
+    h.request("q1", ROOM);
+    h.room_accepts_join(ROOM);
+    let jibri = "<features><feature var='http://jitsi.org/protocol/jibri'/></features>";
+    h.occupant(ROOM, "rec", "jibri@recorder.meet.test/r", "none", jibri);
+    assert!(owner_grants(&h.take_sent()).is_empty());
+    // The same claim from an untrusted domain is ignored.
+    h.occupant(ROOM, "fake", "fake@meet.test/r", "none", jibri);
+    assert_eq!(owner_grants(&h.take_sent()), vec!["fake@meet.test"]);
+}
+
+fn auth_settings(mode: crate::config::AuthMode) -> Settings {
+    Settings { auth_mode: mode, auth_domain: "auth.meet.test".into(), ..settings(true) }
+}
+
+const ALICE: &str = "alice@auth.meet.test/login";
+const GUEST: &str = "x7@meet.test/web";
+
+#[test]
+fn a_guest_may_not_open_a_room_when_sign_in_is_required() {
+    let mut h = Harness::with(auth_settings(crate::config::AuthMode::Xmpp));
+    h.request_from("g1", ROOM, GUEST, "");
+    let xml = String::from(reply_to(&h.take_sent(), "g1"));
+    assert!(xml.contains("not-authorized") && xml.contains("not authorized user domain"), "{xml}");
+    assert!(h.calls.is_empty());
+}
+
+#[test]
+fn sign_in_opens_a_session_and_the_reservation_check_runs_on_the_main_connection() {
+    let mut h = Harness::with(auth_settings(crate::config::AuthMode::Xmpp));
+    // The sign-in connection: a session, ready='false', no reservation call yet.
+    h.request_from("s1", ROOM, ALICE, "");
+    let sent = h.take_sent();
+    let reply = reply_to(&sent, "s1");
+    let response = ConferenceResponse::try_from(reply.children().next().unwrap()).unwrap();
+    assert!(!response.ready);
+    assert_eq!(response.identity.as_deref(), Some("alice@auth.meet.test"));
+    let session = response.session_id.unwrap();
+    assert!(h.take_calls().is_empty());
+    // The main (guest) connection with the session: the reservation check, as alice.
+    h.request_from("m1", ROOM, GUEST, &format!(" session-id='{session}'"));
+    let post = h.take_calls().remove(0);
+    assert!(post.form.contains(&("mail_owner".into(), "alice@auth.meet.test".into())), "{:?}", post.form);
+    h.http(&post, 403, r#"{"message":"Kein Termin"}"#);
+    let error = error_of(reply_to(&h.take_sent(), "m1"));
+    assert_eq!(parse_reservation_error(&error), Some((403, "Kein Termin".to_owned())));
+}
+
+#[test]
+fn a_reservation_of_another_owner_is_refused_with_a_text_that_says_so() {
+    let mut h = Harness::with(auth_settings(crate::config::AuthMode::Jwt));
+    h.request_from("j1", ROOM, ALICE, "");
+    let post = h.take_calls().remove(0);
+    h.http(&post, 200, r#"{"id":1,"name":"room1","mail_owner":"bob@auth.meet.test","start_time":"2026-11-22T10:00:00Z","duration":60}"#);
+    let (code, text) = parse_reservation_error(&error_of(reply_to(&h.take_sent(), "j1"))).unwrap();
+    assert_eq!(code, 409);
+    assert!(text.contains("bob@auth.meet.test") && text.contains("alice@auth.meet.test"), "{text}");
+}
+
+#[test]
+fn signed_in_participants_become_owners_and_guests_do_not() {
+    let mut h = Harness::with(auth_settings(crate::config::AuthMode::Jwt));
+    h.request_from("j1", ROOM, "alice@auth.meet.test/web", "");
+    let post = h.take_calls().remove(0);
+    h.http(&post, 201, GRANTED);
+    h.room_accepts_join(ROOM);
+    let response = ConferenceResponse::try_from(reply_to(&h.take_sent(), "j1").children().next().unwrap()).unwrap();
+    assert!(response.ready && response.session_id.is_some());
+    assert!(response.properties.contains(&crate::xmpp::focus::Property::new("externalAuth", "true")));
+    h.occupant(ROOM, "a1", "alice@auth.meet.test/web", "none", "");
+    h.occupant(ROOM, "g1", GUEST, "none", "");
+    assert_eq!(owner_grants(&h.take_sent()), vec!["alice@auth.meet.test"]);
+}
+
+#[test]
+fn unknown_sessions_login_url_and_logout() {
+    let mut h = Harness::with(auth_settings(crate::config::AuthMode::Xmpp));
+    h.request_from("u1", ROOM, GUEST, " session-id='stale'");
+    let xml = String::from(reply_to(&h.take_sent(), "u1"));
+    assert!(xml.contains("not-acceptable") && xml.contains("session-invalid"), "{xml}");
+    h.stanza(&format!("<iq xmlns='jabber:component:accept' type='get' id='l1' from='{GUEST}' to='focus.meet.test'><login-url xmlns='http://jitsi.org/protocol/focus' room='{ROOM}' machine-uid='m1'/></iq>"));
+    let xml = String::from(reply_to(&h.take_sent(), "l1"));
+    assert!(xml.contains("url='.%2Froom1%3Flogin%3Dtrue'"), "{xml}");
+    h.request_from("s1", ROOM, ALICE, "");
+    let session = ConferenceResponse::try_from(reply_to(&h.take_sent(), "s1").children().next().unwrap())
+        .unwrap()
+        .session_id
+        .unwrap();
+    let logout = |id: &str| {
+        format!("<iq xmlns='jabber:component:accept' type='set' id='{id}' from='{GUEST}' to='focus.meet.test'><logout xmlns='http://jitsi.org/protocol/focus' session-id='{session}'/></iq>")
+    };
+    h.stanza(&logout("o1"));
+    assert_eq!(reply_to(&h.take_sent(), "o1").attr("type"), Some("result"));
+    h.stanza(&logout("o2"));
+    assert!(String::from(reply_to(&h.take_sent(), "o2")).contains("session-invalid"));
+}
+
+#[test]
+fn sessions_expire_after_their_lifetime() {
+    let mut h = Harness::with(Settings {
+        session_lifetime: Duration::minutes(10),
+        ..auth_settings(crate::config::AuthMode::Xmpp)
+    });
+    h.request_from("s1", ROOM, ALICE, "");
+    let session = ConferenceResponse::try_from(reply_to(&h.take_sent(), "s1").children().next().unwrap())
+        .unwrap()
+        .session_id
+        .unwrap();
+    h.advance(601);
+    h.request_from("m1", ROOM, GUEST, &format!(" session-id='{session}'"));
+    assert!(String::from(reply_to(&h.take_sent(), "m1")).contains("session-invalid"));
+}
+
+#[test]
+fn the_focus_announces_itself_in_its_join_presence() {
+    let mut h = Harness::new(false);
+    h.request("q1", ROOM);
+    let join = h.take_sent().into_iter().find(|s| is_join(s, ROOM)).unwrap();
+    let xml = String::from(&join);
+    assert!(xml.contains("support-terminate-restart") && xml.contains("<versions"), "{xml}");
 }

@@ -247,3 +247,73 @@ mod tests {
         assert_eq!(parse_reservation_error(&reparsed), Some((403, "Räume nur <b>mit</b> Buchung".to_owned())));
     }
 }
+
+/// `<login-url room='…' machine-uid='…' popup='…'/>` (IQ get) and its answer `<login-url url='…'/>`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoginUrlRequest {
+    pub room: Option<String>,
+    pub machine_uid: Option<String>,
+    pub popup: bool,
+}
+
+impl TryFrom<&Element> for LoginUrlRequest {
+    type Error = FocusParseError;
+
+    fn try_from(element: &Element) -> Result<Self, Self::Error> {
+        if !element.is("login-url", ns::FOCUS) {
+            return Err(FocusParseError::WrongElement("login-url"));
+        }
+        Ok(LoginUrlRequest {
+            room: owned(element, "room"),
+            machine_uid: owned(element, "machine-uid"),
+            popup: element.attr("popup") == Some("true"),
+        })
+    }
+}
+
+/// The answer to a login-url request; `url` is sent percent-encoded as Jicofo does.
+pub fn login_url_response(url: &str) -> Element {
+    let encoded: String = form_urlencoded_component(url);
+    elem("login-url", ns::FOCUS).with_attr("url", encoded)
+}
+
+/// `<logout session-id='…'/>` (IQ set).
+pub fn parse_logout(element: &Element) -> Result<Option<String>, FocusParseError> {
+    if !element.is("logout", ns::FOCUS) {
+        return Err(FocusParseError::WrongElement("logout"));
+    }
+    Ok(owned(element, "session-id"))
+}
+
+/// The answer to a logout: no `logout-url` for XMPP and JWT sign-in.
+pub fn logout_response() -> Element {
+    elem("logout", ns::FOCUS)
+}
+
+fn form_urlencoded_component(text: &str) -> String {
+    serde_urlencoded::to_string([("", text)]).map(|s| s[1..].to_owned()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod login_tests {
+    use super::*;
+
+    #[test]
+    fn login_url_request_and_answer() {
+        let element: Element =
+            "<login-url xmlns='http://jitsi.org/protocol/focus' room='r@conference.meet.test' machine-uid='m' popup='false'/>"
+                .parse()
+                .unwrap();
+        let request = LoginUrlRequest::try_from(&element).unwrap();
+        assert_eq!(request.room.as_deref(), Some("r@conference.meet.test"));
+        assert!(!request.popup);
+        let answer = login_url_response("./r?login=true");
+        assert_eq!(answer.attr("url"), Some(".%2Fr%3Flogin%3Dtrue"));
+    }
+
+    #[test]
+    fn logout_session() {
+        let element: Element = "<logout xmlns='http://jitsi.org/protocol/focus' session-id='s1'/>".parse().unwrap();
+        assert_eq!(parse_logout(&element), Ok(Some("s1".to_owned())));
+    }
+}

@@ -1,0 +1,209 @@
+//! Sign-in sessions (protocol.md §5.2): who may open rooms and who becomes moderator.
+//!
+//! A user signed in on the auth domain gets a session (`session-id`, bound to the client's
+//! `machine-uid`); requests that carry it, from any connection of that client, act with the
+//! user's identity.
+
+use std::collections::HashMap;
+
+use chrono::Duration;
+use xmpp_parsers::jid::{BareJid, Jid};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+
+use super::Time;
+use crate::config::AuthMode;
+use crate::xmpp::focus::{error, session_invalid_error, ConferenceRequest};
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub machine_uid: String,
+    pub identity: BareJid,
+    /// The full JID that last used the session: the occupant's real JID in the room.
+    pub bound_jid: Jid,
+    pub last_used: Time,
+}
+
+/// The outcome of the authentication step of a conference request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// Authentication is off: everyone may open rooms.
+    Open,
+    /// A guest (no session, not on the auth domain).
+    Guest,
+    /// A signed-in user. `created` is true when this request opened the session.
+    User { identity: BareJid, session_id: String, created: bool },
+}
+
+#[derive(Debug)]
+pub struct Sessions {
+    pub mode: AuthMode,
+    domain: String,
+    lifetime: Duration,
+    by_id: HashMap<String, Session>,
+}
+
+impl Sessions {
+    pub fn new(mode: AuthMode, domain: &str, lifetime: Duration) -> Sessions {
+        Sessions { mode, domain: domain.to_lowercase(), lifetime, by_id: HashMap::new() }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.mode != AuthMode::None
+    }
+
+    fn on_auth_domain(&self, jid: &Jid) -> bool {
+        jid.node().is_some() && jid.domain().as_str().eq_ignore_ascii_case(&self.domain)
+    }
+
+    /// The authentication step for a conference request from `sender`.
+    pub fn authenticate(
+        &mut self,
+        now: Time,
+        sender: &Jid,
+        request: &ConferenceRequest,
+    ) -> Result<Identity, StanzaError> {
+        if !self.enabled() {
+            return Ok(Identity::Open);
+        }
+        if let Some(session_id) = &request.session_id {
+            let session = self.by_id.get_mut(session_id).ok_or_else(session_invalid_error)?;
+            if request.machine_uid.as_deref() != Some(session.machine_uid.as_str()) {
+                return Err(error(ErrorType::Modify, DefinedCondition::NotAcceptable, "machine UID mismatch or empty"));
+            }
+            session.last_used = now;
+            session.bound_jid = sender.clone();
+            return Ok(Identity::User {
+                identity: session.identity.clone(),
+                session_id: session.id.clone(),
+                created: false,
+            });
+        }
+        if !self.on_auth_domain(sender) {
+            return Ok(Identity::Guest);
+        }
+        let machine_uid = request.machine_uid.clone().ok_or_else(|| {
+            error(ErrorType::Modify, DefinedCondition::NotAcceptable, "Missing mandatory attribute 'machine-uid'")
+        })?;
+        let session = Session {
+            id: uuid::Uuid::new_v4().to_string(),
+            machine_uid,
+            identity: sender.to_bare(),
+            bound_jid: sender.clone(),
+            last_used: now,
+        };
+        let identity =
+            Identity::User { identity: session.identity.clone(), session_id: session.id.clone(), created: true };
+        self.by_id.insert(session.id.clone(), session);
+        Ok(identity)
+    }
+
+    /// Ends a session on the client's request.
+    pub fn logout(&mut self, session_id: &str) -> Result<Session, StanzaError> {
+        self.by_id.remove(session_id).ok_or_else(session_invalid_error)
+    }
+
+    /// Whether an occupant with this real JID is signed in: it used a session, or it is
+    /// connected on the auth domain itself.
+    pub fn is_authenticated(&self, real_jid: &Jid) -> bool {
+        self.enabled() && (self.on_auth_domain(real_jid) || self.by_id.values().any(|s| s.bound_jid == *real_jid))
+    }
+
+    pub fn next_expiry(&self) -> Option<Time> {
+        self.by_id.values().map(|s| s.last_used + self.lifetime).min()
+    }
+
+    pub fn expire(&mut self, now: Time) {
+        let lifetime = self.lifetime;
+        self.by_id.retain(|_, s| s.last_used + lifetime > now);
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    fn now() -> Time {
+        DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn request(session: Option<&str>, machine: Option<&str>) -> ConferenceRequest {
+        ConferenceRequest {
+            room: Some("r@conference.meet.test".into()),
+            machine_uid: machine.map(str::to_owned),
+            session_id: session.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    fn sessions() -> Sessions {
+        Sessions::new(AuthMode::Xmpp, "auth.meet.test", Duration::hours(1))
+    }
+
+    #[test]
+    fn a_signed_in_user_gets_a_session_that_other_connections_can_use() {
+        let mut s = sessions();
+        let alice: Jid = "alice@auth.meet.test/web".parse().unwrap();
+        let Identity::User { session_id, created: true, identity } =
+            s.authenticate(now(), &alice, &request(None, Some("m1"))).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(identity.to_string(), "alice@auth.meet.test");
+        let guest: Jid = "random@meet.test/x".parse().unwrap();
+        assert!(!s.is_authenticated(&guest));
+        let again = s.authenticate(now(), &guest, &request(Some(&session_id), Some("m1"))).unwrap();
+        assert!(matches!(again, Identity::User { created: false, .. }));
+        assert!(s.is_authenticated(&guest), "the session is bound to the connection that used it last");
+    }
+
+    #[test]
+    fn unknown_and_foreign_sessions_are_refused() {
+        let mut s = sessions();
+        let guest: Jid = "random@meet.test/x".parse().unwrap();
+        let err = s.authenticate(now(), &guest, &request(Some("nope"), Some("m1"))).unwrap_err();
+        assert_eq!(err.defined_condition, DefinedCondition::NotAcceptable);
+        assert!(err.other.unwrap().is("session-invalid", crate::xmpp::ns::FOCUS));
+        let alice: Jid = "alice@auth.meet.test/web".parse().unwrap();
+        let Identity::User { session_id, .. } = s.authenticate(now(), &alice, &request(None, Some("m1"))).unwrap()
+        else {
+            panic!()
+        };
+        let err = s.authenticate(now(), &guest, &request(Some(&session_id), Some("other"))).unwrap_err();
+        assert_eq!(err.texts.values().next().unwrap(), "machine UID mismatch or empty");
+        let err = s.authenticate(now(), &alice, &request(None, None)).unwrap_err();
+        assert!(err.texts.values().next().unwrap().contains("machine-uid"));
+    }
+
+    #[test]
+    fn guests_and_open_mode() {
+        let mut s = sessions();
+        let guest: Jid = "random@meet.test/x".parse().unwrap();
+        assert_eq!(s.authenticate(now(), &guest, &request(None, Some("m"))).unwrap(), Identity::Guest);
+        let mut open = Sessions::new(AuthMode::None, "", Duration::hours(1));
+        assert_eq!(open.authenticate(now(), &guest, &request(Some("x"), None)).unwrap(), Identity::Open);
+    }
+
+    #[test]
+    fn sessions_expire_after_their_lifetime_of_inactivity() {
+        let mut s = sessions();
+        let alice: Jid = "alice@auth.meet.test/web".parse().unwrap();
+        s.authenticate(now(), &alice, &request(None, Some("m1"))).unwrap();
+        assert_eq!(s.next_expiry(), Some(now() + Duration::hours(1)));
+        s.expire(now() + Duration::minutes(59));
+        assert_eq!(s.len(), 1);
+        s.expire(now() + Duration::hours(1));
+        assert!(s.is_empty());
+    }
+}
