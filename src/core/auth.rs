@@ -14,6 +14,27 @@ use super::Time;
 use crate::config::AuthMode;
 use crate::xmpp::focus::{error, session_invalid_error, ConferenceRequest};
 
+/// Why a request's authentication failed; each maps to the stanza error clients expect.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid session")]
+    UnknownSession,
+    #[error("machine UID mismatch or empty")]
+    MachineMismatch,
+    #[error("Missing mandatory attribute 'machine-uid'")]
+    MissingMachineUid,
+}
+
+impl From<AuthError> for StanzaError {
+    fn from(e: AuthError) -> StanzaError {
+        match e {
+            // `<session-invalid/>` makes the client drop its stored session and start over.
+            AuthError::UnknownSession => session_invalid_error(),
+            other => error(ErrorType::Modify, DefinedCondition::NotAcceptable, &other.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Session {
     pub id: String,
@@ -62,14 +83,14 @@ impl Sessions {
         now: Time,
         sender: &Jid,
         request: &ConferenceRequest,
-    ) -> Result<Identity, StanzaError> {
+    ) -> Result<Identity, AuthError> {
         if !self.enabled() {
             return Ok(Identity::Open);
         }
         if let Some(session_id) = &request.session_id {
-            let session = self.by_id.get_mut(session_id).ok_or_else(session_invalid_error)?;
+            let session = self.by_id.get_mut(session_id).ok_or(AuthError::UnknownSession)?;
             if request.machine_uid.as_deref() != Some(session.machine_uid.as_str()) {
-                return Err(error(ErrorType::Modify, DefinedCondition::NotAcceptable, "machine UID mismatch or empty"));
+                return Err(AuthError::MachineMismatch);
             }
             session.last_used = now;
             session.bound_jid = sender.clone();
@@ -82,9 +103,7 @@ impl Sessions {
         if !self.on_auth_domain(sender) {
             return Ok(Identity::Guest);
         }
-        let machine_uid = request.machine_uid.clone().ok_or_else(|| {
-            error(ErrorType::Modify, DefinedCondition::NotAcceptable, "Missing mandatory attribute 'machine-uid'")
-        })?;
+        let machine_uid = request.machine_uid.clone().ok_or(AuthError::MissingMachineUid)?;
         let session = Session {
             id: uuid::Uuid::new_v4().to_string(),
             machine_uid,
@@ -99,8 +118,8 @@ impl Sessions {
     }
 
     /// Ends a session on the client's request.
-    pub fn logout(&mut self, session_id: &str) -> Result<Session, StanzaError> {
-        self.by_id.remove(session_id).ok_or_else(session_invalid_error)
+    pub fn logout(&mut self, session_id: &str) -> Result<Session, AuthError> {
+        self.by_id.remove(session_id).ok_or(AuthError::UnknownSession)
     }
 
     /// Whether an occupant with this real JID is signed in: it used a session, or it is
@@ -172,7 +191,7 @@ mod tests {
     fn unknown_and_foreign_sessions_are_refused() {
         let mut s = sessions();
         let guest: Jid = "random@meet.test/x".parse().unwrap();
-        let err = s.authenticate(now(), &guest, &request(Some("nope"), Some("m1"))).unwrap_err();
+        let err = StanzaError::from(s.authenticate(now(), &guest, &request(Some("nope"), Some("m1"))).unwrap_err());
         assert_eq!(err.defined_condition, DefinedCondition::NotAcceptable);
         assert!(err.other.unwrap().is("session-invalid", crate::xmpp::ns::FOCUS));
         let alice: Jid = "alice@auth.meet.test/web".parse().unwrap();
@@ -180,10 +199,11 @@ mod tests {
         else {
             panic!()
         };
-        let err = s.authenticate(now(), &guest, &request(Some(&session_id), Some("other"))).unwrap_err();
+        let err =
+            StanzaError::from(s.authenticate(now(), &guest, &request(Some(&session_id), Some("other"))).unwrap_err());
+        assert_eq!(err.defined_condition, DefinedCondition::NotAcceptable);
         assert_eq!(err.texts.values().next().unwrap(), "machine UID mismatch or empty");
-        let err = s.authenticate(now(), &alice, &request(None, None)).unwrap_err();
-        assert!(err.texts.values().next().unwrap().contains("machine-uid"));
+        assert_eq!(s.authenticate(now(), &alice, &request(None, None)), Err(AuthError::MissingMachineUid));
     }
 
     #[test]

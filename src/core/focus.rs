@@ -283,7 +283,7 @@ impl Focus {
                         info!(identity = %session.identity, "signed out");
                         Ok(Some(focus_ns::logout_response()))
                     }
-                    Err(error) => return self.out.send(envelope.error(error)),
+                    Err(error) => return self.out.send(envelope.error(error.into())),
                 },
                 Ok(None) => Err((DefinedCondition::BadRequest, "missing attribute 'session-id'".to_owned())),
                 Err(e) => Err((DefinedCondition::BadRequest, e.to_string())),
@@ -354,7 +354,7 @@ impl Focus {
         };
         let identity = match self.sessions.authenticate(now, &sender, &request) {
             Ok(identity) => identity,
-            Err(error) => return self.out.send(envelope.error(error)),
+            Err(error) => return self.out.send(envelope.error(error.into())),
         };
         // A session opened by this request, in XMPP mode, came over the client's sign-in
         // connection (or the client signed in directly). Answer with the session but
