@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs jitsi-focus on a local stack, all on 127.0.0.1: Prosody from Debian with a generated
+# config (domain meet.test), the demo reservation API (rooms named blocked* are refused) and
+# jitsi-focus in the foreground. Ctrl-C stops everything.
+#
+# In another terminal:  scripts/try-room.sh hello        -> joins (the reservation is granted)
+#                       scripts/try-room.sh blocked-demo -> refused with the API's message
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+run="$root/target/local-stack"
+"$root/scripts/install-deps.sh"
+cargo build --release --manifest-path "$root/Cargo.toml"
+
+rm -rf "$run" && mkdir -p "$run/prosody/data" "$run/prosody/certs"
+cat > "$run/prosody.cfg.lua" <<LUA
+run_as_root = true
+daemonize = false
+pidfile = "$run/prosody/prosody.pid"
+data_path = "$run/prosody/data"
+certificates = "$run/prosody/certs"
+log = { { levels = { min = "info" }, to = "file", filename = "$run/prosody/prosody.log" } }
+interfaces = { "127.0.0.1" }
+c2s_ports = { 15222 }
+component_ports = { 15347 }
+component_interfaces = { "127.0.0.1" }
+http_ports = { 15280 }
+http_interfaces = { "127.0.0.1" }
+https_ports = { }
+s2s_ports = { }
+http_default_host = "meet.test"
+c2s_require_encryption = false
+consider_bosh_secure = true
+consider_websocket_secure = true
+modules_enabled = { "disco"; "saslauth"; "ping"; "bosh"; "websocket"; "posix" }
+modules_disabled = { "s2s"; "offline"; "c2s_direct_tls" }
+storage = "memory"
+VirtualHost "meet.test"
+    authentication = "anonymous"
+Component "conference.meet.test" "muc"
+    admins = { "focus.meet.test" }
+    restrict_room_creation = true
+    muc_room_locking = false
+    muc_room_default_public_jids = true
+Component "focus.meet.test"
+    component_secret = "local-secret"
+LUA
+cat > "$run/jitsi-focus.toml" <<TOML
+[xmpp]
+port = 15347
+component = "focus.meet.test"
+secret = "local-secret"
+muc_domain = "conference.meet.test"
+[reservation]
+enabled = true
+base_url = "http://127.0.0.1:18080"
+TOML
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+python3 "$root/scripts/demo-reservation-server.py" 18080 & pids+=($!)
+prosody -F --config "$run/prosody.cfg.lua" & pids+=($!)
+echo "Prosody: BOSH http://127.0.0.1:15280/http-bind, WebSocket ws://127.0.0.1:15280/xmpp-websocket"
+echo "Try:     scripts/try-room.sh hello   and   scripts/try-room.sh blocked-demo"
+"$root/target/release/jitsi-focus" --config "$run/jitsi-focus.toml" run & pids+=($!)
+wait "${pids[-1]}"

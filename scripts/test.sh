@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: installs Prosody, Chromium and the npm packages when missing, checks
+# formatting and lints, then runs unit, integration (real Prosody, real HTTP servers) and
+# end-to-end tests (lib-jitsi-meet in headless Chromium).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+"$root/scripts/install-deps.sh"
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets --no-fail-fast 2>&1 | tee target/test-output.txt
