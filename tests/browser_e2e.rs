@@ -70,7 +70,11 @@ async fn drive(args: &[&str]) -> Result<Value> {
         );
     }
     let result = serde_json::from_str(&std::fs::read_to_string(&out)?)?;
-    let _ = std::fs::remove_file(&out);
+    // E2E_KEEP=DIR keeps every driver result (events, raw XMPP traffic) for inspection.
+    match std::env::var_os("E2E_KEEP") {
+        Some(dir) => drop(std::fs::rename(&out, Path::new(&dir).join(out.file_name().unwrap_or_default()))),
+        None => drop(std::fs::remove_file(&out)),
+    }
     Ok(result)
 }
 

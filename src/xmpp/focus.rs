@@ -180,20 +180,32 @@ pub fn error(type_: ErrorType, condition: DefinedCondition, text: &str) -> Stanz
 mod tests {
     use super::*;
 
-    /// The shape lib-jitsi-meet 2.1.5 sends (TODO: replace with a capture from the e2e run).
-    const CLIENT_REQUEST: &str = "<conference xmlns='http://jitsi.org/protocol/focus' room='testroom@conference.meet.test' machine-uid='2ec4c0b1e5b1c2bb9bc4d2f5a9e1d4a0'><property name='channelLastN' value='-1'/><property name='disableRtx' value='false'/><property name='enableTcc' value='true'/><property name='enableRemb' value='true'/><property name='enableLipSync' value='false'/><property name='startBitrate' value='800'/><property name='stereo' value='false'/><property name='openSctp' value='true'/></conference>";
+    /// Captured from lib-jitsi-meet 2.1.5 in Chromium 156 (WebSocket), the IQ's payload.
+    const CLIENT_REQUEST: &str = r#"<conference xmlns="http://jitsi.org/protocol/focus" room="granted-ws@conference.meet.test" machine-uid="96aa29243e19a60f191f8b70e392a99e"><property name="disableRtx" value="false"/><property name="enableLipSync" value="false"/><property name="openSctp" value="true"/></conference>"#;
+
+    /// Captured: our answer as the client received it.
+    const FOCUS_RESPONSE: &str = r#"<conference xmlns="http://jitsi.org/protocol/focus" ready="true" room="granted-ws@conference.meet.test" focusjid="focus.meet.test"><property name="authentication" value="false"/><property name="sipGatewayEnabled" value="false"/></conference>"#;
 
     #[test]
     fn client_request_round_trips() {
         let element: Element = CLIENT_REQUEST.parse().unwrap();
         let request = ConferenceRequest::try_from(&element).unwrap();
-        assert_eq!(request.room.as_deref(), Some("testroom@conference.meet.test"));
-        assert_eq!(request.machine_uid.as_deref(), Some("2ec4c0b1e5b1c2bb9bc4d2f5a9e1d4a0"));
+        assert_eq!(request.room.as_deref(), Some("granted-ws@conference.meet.test"));
+        assert_eq!(request.machine_uid.as_deref(), Some("96aa29243e19a60f191f8b70e392a99e"));
         assert_eq!(request.session_id, None);
-        assert_eq!(request.properties.len(), 8);
-        assert_eq!(request.properties[0], Property::new("channelLastN", "-1"));
+        assert_eq!(request.properties.len(), 3);
+        assert_eq!(request.properties[2], Property::new("openSctp", "true"));
         let again = ConferenceRequest::try_from(&Element::from(&request)).unwrap();
         assert_eq!(again, request);
+    }
+
+    #[test]
+    fn captured_response_round_trips() {
+        let element: Element = FOCUS_RESPONSE.parse().unwrap();
+        let response = ConferenceResponse::try_from(&element).unwrap();
+        assert!(response.ready);
+        assert_eq!(response.focus_jid, "focus.meet.test");
+        assert_eq!(Element::from(&response), element);
     }
 
     #[test]

@@ -131,8 +131,20 @@ pub fn focus_extensions() -> Vec<Element> {
 mod tests {
     use super::*;
 
-    /// The shape of a lib-jitsi-meet 2.1.5 presence (Chromium, no tracks), extensions only.
+    /// Captured from lib-jitsi-meet 2.1.5 in Chromium 156 (join presence, no tracks).
+    const CAPTURED_JOIN: &str = r#"<presence to="granted-ws@conference.meet.test/921437a0" xmlns="jabber:client"><x xmlns="http://jabber.org/protocol/muc"/><stats-id>Jack-ySk</stats-id><videomuted xmlns="http://jitsi.org/jitmeet/video">false</videomuted><c xmlns="http://jabber.org/protocol/caps" hash="sha-1" node="http://jitsi.org/jitsimeet" ver="cvjWXufsg4xT62Ec2mlATkFZ9lk="/></presence>"#;
+
+    /// Extensions newer clients add (SourceInfo, codec list, region), on an occupant presence.
     const CLIENT_PRESENCE: &str = r#"<presence xmlns='jabber:client' from='r@conference.meet.test/3f2a1b0c' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='x@meet.test/y' affiliation='none' role='participant'/></x><stats-id>Hazel-K5m</stats-id><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='https://jitsi.org/jitsi-meet' ver='cvjWXufsg4xT62Ec2mlATkFZ9lk='/><SourceInfo>{"3f2a1b0c-a0":{"muted":true},"3f2a1b0c-v0":{"muted":false,"videoType":"camera"}}</SourceInfo><audiomuted>true</audiomuted><videomuted>false</videomuted><jitsi_participant_codecType>VP9</jitsi_participant_codecType><jitsi_participant_region>eu-west</jitsi_participant_region></presence>"#;
+
+    #[test]
+    fn captured_join_presence_is_read() {
+        let info = ParticipantInfo::parse(&CAPTURED_JOIN.parse().unwrap());
+        assert_eq!(info.stats_id.as_deref(), Some("Jack-ySk"));
+        assert_eq!(info.video_muted, Some(false));
+        assert_eq!(info.audio_muted, None);
+        assert_eq!(info.caps.unwrap().node, "http://jitsi.org/jitsimeet");
+    }
 
     #[test]
     fn client_extensions_are_read() {

@@ -230,7 +230,18 @@ pub fn affiliation_request(
 mod tests {
     use super::*;
 
-    /// Prosody 0.12's self-presence after the focus joined a new room.
+    /// Captured: the focus's presence as Prosody 0.12 relays it to another occupant.
+    const FOCUS_AS_SEEN: &str = r#"<presence xmlns="jabber:client" to="ihwp8styhwxexm6qll4dc_f9@meet.test/t7M67t375yID" xml:lang="en" from="granted-ws@conference.meet.test/focus"><priority>0</priority><versions xmlns="http://jitsi.org/jitmeet"><component name="focus">0.1.0</component></versions><conference-properties xmlns="http://jitsi.org/protocol/focus"><property key="support-terminate-restart" value="true"/></conference-properties><occupant-id xmlns="urn:xmpp:occupant-id:0" id="fUe5AvF+WhfaP/e0Ju/uvC8bZVeboR19FSYle1bF4N8="/><x xmlns="http://jabber.org/protocol/muc#user"><item role="moderator" jid="focus.meet.test/focus" affiliation="owner"/></x></presence>"#;
+
+    #[test]
+    fn captured_occupant_presence_is_read() {
+        let p = OccupantPresence::parse(&FOCUS_AS_SEEN.parse().unwrap()).unwrap();
+        assert!(!p.is_self());
+        assert_eq!((p.nick.as_str(), p.affiliation, p.role.as_str()), ("focus", Affiliation::Owner, "moderator"));
+        assert_eq!(p.real_jid.unwrap().to_string(), "focus.meet.test/focus");
+    }
+
+    /// The self-presence shape Prosody 0.12 sends after the focus created a room (statuses 201, 110, 100).
     const SELF_PRESENCE: &str = "<presence xmlns='jabber:component:accept' from='testroom@conference.meet.test/focus' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><status code='201'/><item jid='focus.meet.test/focus' affiliation='owner' role='moderator'/><status code='110'/><status code='100'/></x></presence>";
 
     const DESTROYED: &str = "<presence xmlns='jabber:component:accept' type='unavailable' from='r@conference.meet.test/focus' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/><destroy><reason>Scheduled end</reason></destroy><status code='110'/></x></presence>";
