@@ -93,27 +93,27 @@ async fn stack(auth: &str) -> Result<Stack> {
     Ok(Stack { prosody, api, _focus: focus })
 }
 
+/// The driver's expectation for a refusal with [`MESSAGE`].
+const REFUSED: [&str; 8] = [
+    "--expect",
+    "failed",
+    "--expect-error",
+    "conference.reservationError",
+    "--expect-code",
+    "403",
+    "--expect-message",
+    MESSAGE,
+];
+
 const MESSAGE: &str = "Der Raum „Ünïcødé“ ist nicht gebucht <b>bitte</b> & reservieren → https://example.test/?a=1&b=2";
 
 async fn refused_room_shows_the_api_message(transport: Transport, room: &str) -> Result<()> {
     let s = stack("").await?;
     s.api.script_post(room, vec![Reply::json(403, json!({ "message": MESSAGE }))]);
     let service = transport.url(&s.prosody);
-    let result = drive(&[
-        "--service",
-        &service,
-        "--room",
-        room,
-        "--expect",
-        "failed",
-        "--expect-error",
-        "conference.reservationError",
-        "--expect-code",
-        "403",
-        "--expect-message",
-        MESSAGE,
-    ])
-    .await?;
+    let mut args = vec!["--service", &service, "--room", room];
+    args.extend(REFUSED);
+    let result = drive(&args).await?;
     assert_eq!(result["outcome"]["message"], MESSAGE);
     Ok(())
 }
@@ -188,18 +188,8 @@ async fn after_sign_in_a_refusal_is_a_reservation_error_not_a_session_error() ->
     s.api.script_post("signedin", vec![Reply::json(403, json!({ "message": MESSAGE }))]);
     let service = s.prosody.bosh_url();
     let mut args = sign_in_args(&service, "signedin");
-    args.extend([
-        "--login",
-        "alice@auth.meet.test:alice-pw",
-        "--expect",
-        "failed",
-        "--expect-error",
-        "conference.reservationError",
-        "--expect-code",
-        "403",
-        "--expect-message",
-        MESSAGE,
-    ]);
+    args.extend(["--login", "alice@auth.meet.test:alice-pw"]);
+    args.extend(REFUSED);
     let result = drive(&args).await?;
     assert_eq!(result["preLoginOutcome"]["error"], "conference.authenticationRequired");
     // The login itself succeeded: no authenticationError (what users saw as GET_SESSION_ID_ERROR).

@@ -116,6 +116,14 @@ impl Harness {
         self.stanza(&format!("<iq xmlns='jabber:component:accept' type='result' id='{id}' from='{room}' to='focus.meet.test/focus'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='form'><field var='muc#roomconfig_whois'><value>anyone</value></field></x></query></iq>"));
     }
 
+    /// Request ROOM, grant the reservation with `body` and let the room accept our join.
+    fn live(&mut self, body: &str) {
+        self.request("q1", ROOM);
+        let post = self.take_calls().remove(0);
+        self.http(&post, 201, body);
+        self.room_accepts_join(ROOM);
+    }
+
     fn participant(&mut self, room: &str, nick: &str, available: bool) {
         self.occupant(room, nick, &format!("{nick}@meet.test/r"), if available { "none" } else { "gone" }, "");
     }
@@ -275,10 +283,7 @@ fn an_expired_reservation_is_refused_with_419() {
 #[test]
 fn nobody_joining_within_the_initial_timeout_ends_the_conference() {
     let mut h = Harness::new(true);
-    h.request("q1", ROOM);
-    let post = h.take_calls().remove(0);
-    h.http(&post, 201, GRANTED);
-    h.room_accepts_join(ROOM);
+    h.live(GRANTED);
     h.take_sent();
     h.advance(14);
     assert!(h.take_sent().is_empty());
@@ -292,10 +297,7 @@ fn nobody_joining_within_the_initial_timeout_ends_the_conference() {
 #[test]
 fn last_participant_leaving_deletes_the_reservation_retrying_until_it_succeeds() {
     let mut h = Harness::new(true);
-    h.request("q1", ROOM);
-    let post = h.take_calls().remove(0);
-    h.http(&post, 201, GRANTED);
-    h.room_accepts_join(ROOM);
+    h.live(GRANTED);
     h.participant(ROOM, "alice", true);
     h.participant(ROOM, "bob", true);
     h.advance(60); // participants keep it alive past the initial timeout
@@ -323,10 +325,7 @@ fn last_participant_leaving_deletes_the_reservation_retrying_until_it_succeeds()
 #[test]
 fn the_reserved_duration_ending_destroys_the_room_and_deletes() {
     let mut h = Harness::new(true);
-    h.request("q1", ROOM);
-    let post = h.take_calls().remove(0);
-    h.http(&post, 201, r#"{"id":"x1","name":"room1","start_time":"2026-11-22T10:00:00Z","duration":120}"#);
-    h.room_accepts_join(ROOM);
+    h.live(r#"{"id":"x1","name":"room1","start_time":"2026-11-22T10:00:00Z","duration":120}"#);
     h.participant(ROOM, "alice", true);
     h.take_sent();
     h.advance(119);
@@ -402,10 +401,7 @@ fn disco_and_ping_are_answered() {
 #[test]
 fn a_reconnect_rejoins_live_rooms_and_keeps_the_conference() {
     let mut h = Harness::new(true);
-    h.request("q1", ROOM);
-    let post = h.take_calls().remove(0);
-    h.http(&post, 201, GRANTED);
-    h.room_accepts_join(ROOM);
+    h.live(GRANTED);
     h.participant(ROOM, "alice", true);
     h.take_sent();
     h.input(Input::Disconnected);
@@ -440,10 +436,7 @@ fn a_focus_that_is_not_owner_says_so_and_leaves() {
 #[test]
 fn a_room_destroyed_by_someone_else_ends_the_conference() {
     let mut h = Harness::new(true);
-    h.request("q1", ROOM);
-    let post = h.take_calls().remove(0);
-    h.http(&post, 201, GRANTED);
-    h.room_accepts_join(ROOM);
+    h.live(GRANTED);
     h.participant(ROOM, "alice", true);
     h.stanza(&format!("<presence xmlns='jabber:component:accept' type='unavailable' from='{ROOM}/focus' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/><destroy/><status code='110'/></x></presence>"));
     assert_eq!(h.focus.conference_count(), 0);

@@ -67,31 +67,25 @@ pub fn reservation(base_url: &str) -> String {
 /// Waits until the focus component answers disco#info through Prosody (Prosody answers
 /// `service-unavailable` itself while the component is not connected).
 pub async fn wait_focus_online(client: &TestClient) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let reply = client.iq(disco_info(FOCUS_DOMAIN)).await?;
-        if reply.attr("type") == Some("result") {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("the focus never came online: {}", xml(&reply));
-        }
-        // Nothing to await: the component's login is invisible to clients. Poll gently.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_focus(client, true).await
 }
 
 /// Waits until Prosody reports the focus component gone (its disco#info fails).
 pub async fn wait_focus_offline(client: &TestClient) -> Result<()> {
+    wait_focus(client, false).await
+}
+
+async fn wait_focus(client: &TestClient, online: bool) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let reply = client.iq(disco_info(FOCUS_DOMAIN)).await?;
-        if reply.attr("type") == Some("error") {
+        if (reply.attr("type") == Some("result")) == online {
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("the focus is still online: {}", xml(&reply));
+            bail!("the focus did not become {}: {}", if online { "reachable" } else { "unreachable" }, xml(&reply));
         }
+        // Nothing to await: a component's login is invisible to clients. Poll gently.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
