@@ -615,3 +615,15 @@ fn the_focus_announces_itself_in_its_join_presence() {
     let xml = String::from(&join);
     assert!(xml.contains("support-terminate-restart") && xml.contains("<versions"), "{xml}");
 }
+
+#[test]
+fn losing_owner_rights_while_live_ends_the_conference_cleanly() {
+    let mut h = Harness::new(true);
+    h.live(GRANTED);
+    h.participant(ROOM, "alice", true);
+    h.take_sent();
+    h.stanza(&format!("<presence xmlns='jabber:component:accept' from='{ROOM}/focus' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='focus.meet.test/focus' affiliation='member' role='participant'/><status code='110'/></x></presence>"));
+    assert!(h.take_sent().iter().any(|s| is_leave(s, ROOM)));
+    assert_eq!(h.take_calls()[0].method, Method::Delete);
+    assert_eq!(h.focus.conference_count(), 0);
+}

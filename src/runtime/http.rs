@@ -82,3 +82,23 @@ fn describe(error: &reqwest::Error) -> String {
     }
     cause.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_stay_out_of_debug_output() {
+        let mut config = ReservationConfig { base_url: "http://127.0.0.1:1".into(), ..Default::default() };
+        config.headers.insert("Authorization".into(), "Bearer very-secret-token".into());
+        let client = ReservationClient::new(&config).unwrap();
+        assert!(!format!("{client:?}").contains("very-secret-token"));
+    }
+
+    #[test]
+    fn a_bad_ca_file_is_named() {
+        let config = ReservationConfig { ca_file: Some("/dev/null".into()), ..Default::default() };
+        let error = ReservationClient::new(&config).unwrap_err().to_string();
+        assert!(error.starts_with("reservation.ca_file /dev/null"), "{error}");
+    }
+}
