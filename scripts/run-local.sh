@@ -11,6 +11,12 @@ run="$root/target/local-stack"
 "$root/scripts/install-deps.sh"
 cargo build --release --manifest-path "$root/Cargo.toml"
 
+for port in 15222 15280 15347 18080; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "port 127.0.0.1:$port is in use (another Prosody or local stack?); stop it first" >&2
+        exit 1
+    fi
+done
 rm -rf "$run" && mkdir -p "$run/prosody/data" "$run/prosody/certs"
 cat > "$run/prosody.cfg.lua" <<LUA
 run_as_root = true
