@@ -506,7 +506,7 @@ impl Focus {
     /// conference.
     fn refuse(&mut self, now: Time, room: &BareJid, refusal: Refusal) {
         let Some(conference) = self.conferences.remove(room) else { return };
-        info!(room = %room, code = refusal.code, message = %refusal.message, outcome = "refused", "conference refused");
+        info!(room = %room, code = refusal.code, text = %refusal.message, outcome = "refused", "conference refused");
         for waiter in conference.waiters {
             self.out.send(waiter.envelope.error(focus_ns::reservation_error(refusal.code, &refusal.message)));
         }
@@ -578,13 +578,13 @@ impl Focus {
             conference.initial_deadline = Some(now + self.settings.initial_timeout);
         }
         if conference.was_live {
-            info!(room = %room, meeting_id = ?conference.meeting_id, "rejoined the room after reconnecting");
+            info!(room = %room, meeting_id = conference.meeting_id.as_deref().unwrap_or("-"), "rejoined the room after reconnecting");
         } else {
             conference.was_live = true;
             info!(
                 room = %room,
-                reservation_id = ?conference.reservation_id(),
-                meeting_id = ?conference.meeting_id,
+                reservation_id = conference.reservation_id().unwrap_or("-"),
+                meeting_id = conference.meeting_id.as_deref().unwrap_or("-"),
                 outcome = "created",
                 "conference created"
             );
@@ -732,7 +732,7 @@ impl Focus {
             let Some(participant) = conference.participants.get_mut(&nick) else { continue };
             participant.owner_requested = true;
             let Some(jid) = participant.real_jid.as_ref().map(Jid::to_bare) else { continue };
-            info!(room = %room, nick = %nick, jid = %jid, meeting_id = ?conference.meeting_id, "granting moderator rights");
+            info!(room = %room, nick = %nick, jid = %jid, meeting_id = conference.meeting_id.as_deref().unwrap_or("-"), "granting moderator rights");
             let id = format!("jf-{}", self.out.id());
             self.out.send(muc::affiliation_request(&id, &self.focus_jid, room, &jid, Affiliation::Owner));
             self.own_iqs.insert(id, (room.clone(), OwnIqKind::GrantOwner));
@@ -767,8 +767,8 @@ impl Focus {
         }
         info!(
             room = %room,
-            reservation_id = ?conference.reservation_id(),
-            meeting_id = ?conference.meeting_id,
+            reservation_id = conference.reservation_id().unwrap_or("-"),
+            meeting_id = conference.meeting_id.as_deref().unwrap_or("-"),
             reason,
             lasted_s = (now - conference.created_at).num_seconds(),
             outcome = "ended",
@@ -874,7 +874,7 @@ impl Focus {
                 let ends_at = conference.reservation.as_ref().map(|r| r.ends_at());
                 if ends_at.is_some_and(|t| t <= now) {
                     let reason = "The reserved time for this conference is over.".to_owned();
-                    info!(room = %room, reservation_id = ?conference.reservation_id(), outcome = "expired", "conference expired");
+                    info!(room = %room, reservation_id = conference.reservation_id().unwrap_or("-"), outcome = "expired", "conference expired");
                     return self.end(now, room, "reservation expired", Exit::Destroy(reason));
                 }
                 if conference.initial_deadline.is_some_and(|t| t <= now) {
