@@ -77,13 +77,25 @@ pub async fn wait_focus_offline(client: &TestClient) -> Result<()> {
 
 async fn wait_focus(client: &TestClient, online: bool) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
     loop {
-        let reply = client.iq(disco_info(FOCUS_DOMAIN)).await?;
-        if (reply.attr("type") == Some("result")) == online {
-            return Ok(());
-        }
+        // Our own id and a short wait: an IQ that reached the component just as its link was
+        // cut is lost, and that must not end the wait.
+        n += 1;
+        let id = format!("wait-focus-{n}");
+        let mut iq = disco_info(FOCUS_DOMAIN);
+        crate::support::set_attr(&mut iq, "id", &id);
+        client.send(iq).await?;
+        let reply = client
+            .next_matching(|s| s.name() == "iq" && s.attr("id") == Some(id.as_str()), Duration::from_secs(2))
+            .await;
+        let state = match &reply {
+            Ok(reply) if (reply.attr("type") == Some("result")) == online => return Ok(()),
+            Ok(reply) => xml(reply),
+            Err(_) => "no answer".to_owned(),
+        };
         if tokio::time::Instant::now() > deadline {
-            bail!("the focus did not become {}: {}", if online { "reachable" } else { "unreachable" }, xml(&reply));
+            bail!("the focus did not become {}: {state}", if online { "reachable" } else { "unreachable" });
         }
         // Nothing to await: a component's login is invisible to clients. Poll gently.
         tokio::time::sleep(Duration::from_millis(100)).await;
