@@ -332,10 +332,14 @@ mod tests {
     }
 
     #[test]
-    fn the_shipped_example_is_valid() {
-        let config = Config::from_toml(include_str!("../config/jitsi-focus.toml")).unwrap();
+    fn the_shipped_example_is_valid_once_the_secret_is_given() {
+        let example = include_str!("../config/jitsi-focus.toml");
+        let err = Config::from_toml(example).unwrap_err().to_string();
+        assert!(err.starts_with("xmpp.secret"), "{err}");
+        let with_secret = example.replace("# secret = \"change-me\"", "secret = \"s\"");
+        let config = Config::from_toml(&with_secret).unwrap();
         assert_eq!(config.xmpp.component, "focus.meet.example.com");
-        let enabled = include_str!("../config/jitsi-focus.toml").replace("enabled = false", "enabled = true");
+        let enabled = with_secret.replace("enabled = false", "enabled = true");
         assert!(Config::from_toml(&enabled).unwrap().reservation.enabled);
     }
 
