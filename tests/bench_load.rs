@@ -87,14 +87,13 @@ async fn process_memory_and_request_latency_with_real_prosody() -> Result<()> {
     let api = ReservationServer::start().await?;
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("focus.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[xmpp]\nport = {}\ncomponent = \"focus.meet.test\"\nsecret = \"focussecret\"\nmuc_domain = \"{MUC_DOMAIN}\"\n[reservation]\nenabled = true\nbase_url = \"{}\"\n[log]\nlevel = \"warn\"\n",
-            prosody.component_port(),
-            api.base_url()
-        ),
-    )?;
+    let extra = format!(
+        "{}[log]
+level = \"warn\"
+",
+        harness::reservation(&api.base_url())
+    );
+    std::fs::write(&config, harness::config_toml(prosody.component_port(), support::DEFAULT_COMPONENT_SECRET, &extra))?;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_jitsi-focus"))
         .arg("--config")
         .arg(&config)

@@ -76,14 +76,16 @@ async fn logs_name_each_conference_event_without_secrets_and_sigterm_stops_clean
     let api = ReservationServer::start().await?;
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("focus.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[xmpp]\nport = {}\ncomponent = \"focus.meet.test\"\nsecret = \"{SECRET}\"\nmuc_domain = \"{MUC_DOMAIN}\"\n[reservation]\nenabled = true\nbase_url = \"{}\"\n[reservation.headers]\nAuthorization = \"{TOKEN}\"\n[log]\nlevel = \"debug\"\nformat = \"json\"\n",
-            prosody.component_port(),
-            api.base_url()
-        ),
-    )?;
+    let extra = format!(
+        "{}[reservation.headers]
+Authorization = \"{TOKEN}\"
+[log]
+level = \"debug\"
+format = \"json\"
+",
+        harness::reservation(&api.base_url())
+    );
+    std::fs::write(&config, harness::config_toml(prosody.component_port(), SECRET, &extra))?;
     let log_path = dir.path().join("focus.log");
     let log = std::fs::File::create(&log_path)?;
     let mut child = tokio::process::Command::new(BIN)

@@ -50,13 +50,18 @@ impl Drop for Focus {
     }
 }
 
-/// A focus configuration for a test Prosody's component port; `extra` is appended TOML
-/// (sections such as `[reservation]`).
+/// The TOML of a focus configuration for a test Prosody's component port and secret; `extra`
+/// is appended (sections such as `[reservation]`).
+pub fn config_toml(component_port: u16, secret: &str, extra: &str) -> String {
+    format!(
+        "[xmpp]\nport = {component_port}\ncomponent = \"{FOCUS_DOMAIN}\"\nsecret = \"{secret}\"\nmuc_domain = \"{MUC_DOMAIN}\"\nkeepalive = \"2s\"\nreconnect_max_delay = \"1s\"\n{extra}"
+    )
+}
+
+/// A focus configuration with the test Prosody's default secret.
 pub fn config(component_port: u16, extra: &str) -> Config {
-    let toml = format!(
-        "[xmpp]\nport = {component_port}\ncomponent = \"{FOCUS_DOMAIN}\"\nsecret = \"focussecret\"\nmuc_domain = \"{MUC_DOMAIN}\"\nkeepalive = \"2s\"\nreconnect_max_delay = \"1s\"\n{extra}"
-    );
-    Config::from_toml(&toml).expect("test configuration is valid")
+    Config::from_toml(&config_toml(component_port, crate::support::DEFAULT_COMPONENT_SECRET, extra))
+        .expect("test configuration is valid")
 }
 
 /// `[reservation]` pointing at a test server, with quick retries.
