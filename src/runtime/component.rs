@@ -61,7 +61,7 @@ type Stream = XmppStream<<TcpServerConnector as ServerConnector>::Stream>;
 
 /// Keeps the component connected until `outgoing` closes, reconnecting with capped exponential
 /// back-off.
-pub async fn run(settings: Settings, events: mpsc::Sender<Event>, mut outgoing: mpsc::Receiver<Element>) {
+pub async fn run(settings: Settings, events: mpsc::Sender<Event>, mut outgoing: mpsc::UnboundedReceiver<Element>) {
     let first_delay = Duration::from_millis(250);
     let mut delay = first_delay;
     loop {
@@ -130,7 +130,7 @@ async fn serve(
     mut stream: Stream,
     settings: &Settings,
     events: &mpsc::Sender<Event>,
-    outgoing: &mut mpsc::Receiver<Element>,
+    outgoing: &mut mpsc::UnboundedReceiver<Element>,
 ) -> ConnectionError {
     let mut ping_id = 0u64;
     loop {

@@ -33,7 +33,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let mut focus = Focus::new(Settings::from_config(&config));
     let (event_tx, mut event_rx) = mpsc::channel(1024);
-    let (stanza_tx, stanza_rx) = mpsc::channel(1024);
+    // Unbounded on purpose: a reconnect re-sends one join per live room at once, and dropping
+    // any of them would strand a conference; the core produces stanzas only in answer to input.
+    let (stanza_tx, stanza_rx) = mpsc::unbounded_channel();
     let (http_tx, mut http_rx) = mpsc::unbounded_channel();
     let connection = tokio::spawn(component::run(
         component::Settings {
@@ -51,8 +53,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         while let Some(effect) = focus.poll_effect() {
             match effect {
                 Effect::Send(stanza) => {
-                    if stanza_tx.try_send(stanza).is_err() {
-                        warn!("outgoing stanza queue full or closed; dropping a stanza");
+                    if stanza_tx.send(stanza).is_err() {
+                        warn!("the connection task has stopped; dropping a stanza");
                     }
                 }
                 Effect::Http(call) => {
