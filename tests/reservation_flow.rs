@@ -228,8 +228,8 @@ async fn bad_requests_get_precise_errors_through_prosody() -> Result<()> {
     );
     let (condition, _) = harness::error_condition(&s.client.iq(iq).await?)?;
     assert_eq!(condition, "service-unavailable");
-    // An IQ get without payload cannot even be parsed as a stanza: still answered, and the
-    // connection survives.
+    // An IQ get without payload (which tokio-xmpp's typed stanzas cannot represent) is still
+    // answered, and the connection survives it.
     let iq = support::parse("<iq xmlns='jabber:client' type='get' to='focus.meet.test'/>");
     let (condition, _) = harness::error_condition(&s.client.iq(iq).await?)?;
     assert_eq!(condition, "bad-request");

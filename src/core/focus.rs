@@ -199,21 +199,6 @@ impl Focus {
             Input::Connected => self.on_connected(now),
             Input::Disconnected => self.out.connected = false,
             Input::Stanza(stanza) => self.on_stanza(now, stanza),
-            Input::InvalidStanza { name, type_, id, from, reason } => {
-                // Requests still deserve an answer; anything else is dropped (and logged).
-                warn!(%name, ?from, %reason, "unparseable stanza");
-                if name == "iq" && matches!(type_.as_deref(), Some("get" | "set")) {
-                    if let (Some(id), Some(from)) = (id, from) {
-                        let envelope = IqEnvelope { id, from, to: self.settings.component.to_string() };
-                        let text = format!("malformed stanza: {reason}");
-                        self.out.send(envelope.error(focus_ns::error(
-                            ErrorType::Modify,
-                            DefinedCondition::BadRequest,
-                            &text,
-                        )));
-                    }
-                }
-            }
             Input::Http { id, outcome } => self.on_http(now, id, outcome),
         }
     }

@@ -28,8 +28,6 @@ pub enum Input {
     Disconnected,
     /// A stanza addressed to us.
     Stanza(Element),
-    /// A stanza the stream could not parse; IQ requests among them still get an error reply.
-    InvalidStanza { name: String, type_: Option<String>, id: Option<String>, from: Option<String>, reason: String },
     /// An HTTP call finished.
     Http { id: u64, outcome: reservation::HttpOutcome },
 }

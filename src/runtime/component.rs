@@ -1,8 +1,9 @@
 //! The XEP-0114 component connection to Prosody: login, keepalive, reconnection.
 //!
-//! tokio-xmpp's `Component` ends its stream on one unparseable stanza or a quiet minute, so we
-//! drive tokio-xmpp's `XmppStream` ourselves: a malformed stanza from some client becomes an
-//! [`Event::Invalid`] (its IQ still gets an error reply) instead of costing the connection.
+//! tokio-xmpp's `Component` parses every stanza into typed structs and ends its stream on one
+//! that does not fit (an IQ without payload, say) or on a quiet minute. We drive tokio-xmpp's
+//! `XmlStream` with plain `minidom` elements instead: every well-formed stanza reaches the core,
+//! which answers even odd requests precisely, and a quiet link is pinged rather than dropped.
 
 use std::io;
 use std::time::Duration;
@@ -13,10 +14,7 @@ use tokio::sync::mpsc;
 use tokio_xmpp::connect::{DnsConfig, ServerConnector, TcpServerConnector};
 use tokio_xmpp::parsers::component::Handshake;
 use tokio_xmpp::parsers::jid::{BareJid, Jid};
-use tokio_xmpp::xmlstream::{
-    FallibleStreamElement, ReadError, StreamElementError, Timeouts, XmppStream, XmppStreamElement,
-};
-use tokio_xmpp::Stanza;
+use tokio_xmpp::xmlstream::{ReadError, Timeouts, XmlStream};
 use tracing::{debug, error, info, warn};
 
 use crate::xmpp::build::{elem, ElementExt};
@@ -28,7 +26,6 @@ pub enum Event {
     Connected,
     Disconnected,
     Stanza(Element),
-    Invalid { name: String, type_: Option<String>, id: Option<String>, from: Option<String>, reason: String },
 }
 
 #[derive(Debug, Clone)]
@@ -57,7 +54,7 @@ pub enum ConnectionError {
     Stopped,
 }
 
-type Stream = XmppStream<<TcpServerConnector as ServerConnector>::Stream>;
+type Stream = XmlStream<<TcpServerConnector as ServerConnector>::Stream, Element>;
 
 /// Keeps the component connected until `outgoing` closes, reconnecting with capped exponential
 /// back-off.
@@ -107,22 +104,23 @@ async fn login(settings: &Settings) -> Result<Stream, ConnectionError> {
     let stream_id = header.id.ok_or_else(|| refused("the server sent no stream id".into()))?.into_owned();
     let mut stream: Stream = pending.skip_features();
     let handshake = Handshake::from_stream_id_and_password(stream_id, &settings.secret);
-    stream
-        .send(&XmppStreamElement::ComponentHandshake(handshake))
-        .await
-        .map_err(|e| ConnectionError::Lost(e.to_string()))?;
+    stream.send(&handshake).await.map_err(|e| ConnectionError::Lost(e.to_string()))?;
     loop {
         match stream.next().await {
-            Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::ComponentHandshake(_)))) => return Ok(stream),
-            Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)))) => {
-                return Err(refused(format!("stream error {:?}", e.0.condition)))
-            }
+            Some(Ok(answer)) if answer.is("handshake", xmpp_parsers::ns::COMPONENT) => return Ok(stream),
+            Some(Ok(answer)) if answer.name() == "error" => return Err(refused(stream_error(&answer))),
+            Some(Ok(answer)) => return Err(refused(format!("unexpected answer {}", String::from(&answer)))),
             Some(Err(ReadError::SoftTimeout)) => continue,
-            Some(Ok(other)) => return Err(refused(format!("unexpected answer {other:?}"))),
             Some(Err(e)) => return Err(refused(e.to_string())),
             None => return Err(refused("the server closed the stream".into())),
         }
     }
+}
+
+/// `stream error not-authorized` from `<stream:error><not-authorized/>…</stream:error>`.
+fn stream_error(error: &Element) -> String {
+    let condition = error.children().map(Element::name).find(|n| *n != "text").unwrap_or("unknown");
+    format!("stream error {condition}")
 }
 
 /// Moves stanzas both ways until the stream fails or the runtime stops.
@@ -136,49 +134,38 @@ async fn serve(
     loop {
         tokio::select! {
             incoming = stream.next() => {
-                let event = match incoming {
-                    Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Stanza(stanza)))) => Event::Stanza(Element::from(stanza)),
-                    Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)))) => {
-                        return ConnectionError::Lost(format!("stream error from Prosody: {:?}", e.0.condition));
-                    }
-                    Some(Ok(FallibleStreamElement::Ok(other))) => {
-                        debug!(?other, "ignoring a non-stanza element");
-                        continue;
-                    }
-                    Some(Ok(FallibleStreamElement::Err(StreamElementError::InvalidStanza { name, header, error, .. }))) => Event::Invalid {
-                        name: name.to_string(),
-                        type_: header.type_,
-                        id: header.id,
-                        from: header.from,
-                        reason: error.to_string(),
-                    },
-                    Some(Ok(FallibleStreamElement::Err(e))) => {
-                        warn!("ignoring an invalid element: {e}");
-                        continue;
-                    }
+                let element = match incoming {
+                    Some(Ok(element)) => element,
                     Some(Err(ReadError::SoftTimeout)) => {
                         // Quiet link: ask Prosody to bounce a ping back to us.
                         ping_id += 1;
-                        let ping = keepalive_ping(&settings.jid, ping_id);
-                        if let Err(e) = send(&mut stream, ping).await {
+                        if let Err(e) = send(&mut stream, keepalive_ping(&settings.jid, ping_id)).await {
                             return e;
                         }
                         continue;
                     }
                     Some(Err(ReadError::ParseError(e))) => {
-                        warn!("ignoring unparseable XML: {e}");
+                        warn!("ignoring an element that is not XML we can read: {e}");
                         continue;
                     }
                     Some(Err(ReadError::HardError(e))) => return ConnectionError::Lost(e.to_string()),
-                    Some(Err(ReadError::StreamFooterReceived)) | None => return ConnectionError::Lost("Prosody closed the stream".into()),
+                    Some(Err(ReadError::StreamFooterReceived)) | None => {
+                        return ConnectionError::Lost("Prosody closed the stream".into())
+                    }
                 };
-                if events.send(event).await.is_err() {
-                    return ConnectionError::Stopped;
+                match element.name() {
+                    "iq" | "message" | "presence" => {
+                        if events.send(Event::Stanza(element)).await.is_err() {
+                            return ConnectionError::Stopped;
+                        }
+                    }
+                    "error" => return ConnectionError::Lost(format!("Prosody sent {}", stream_error(&element))),
+                    other => debug!(element = other, "ignoring a non-stanza element"),
                 }
             }
             stanza = outgoing.recv() => {
                 let Some(stanza) = stanza else {
-                    let _ = SinkExt::<&XmppStreamElement>::close(&mut stream).await;
+                    let _ = SinkExt::<&Element>::close(&mut stream).await;
                     return ConnectionError::Stopped;
                 };
                 if let Err(e) = send(&mut stream, stanza).await {
@@ -190,15 +177,7 @@ async fn serve(
 }
 
 async fn send(stream: &mut Stream, element: Element) -> Result<(), ConnectionError> {
-    let stanza = match Stanza::try_from(element.clone()) {
-        Ok(stanza) => stanza,
-        Err(e) => {
-            // A bug of ours, not the link's: log it and keep the connection.
-            error!(error = %e, xml = %String::from(&element), "refusing to send an invalid stanza");
-            return Ok(());
-        }
-    };
-    stream.send(&XmppStreamElement::Stanza(stanza)).await.map_err(|e: io::Error| ConnectionError::Lost(e.to_string()))
+    stream.send(&element).await.map_err(|e: io::Error| ConnectionError::Lost(e.to_string()))
 }
 
 /// A ping from the component to itself: Prosody routes it back, so any answer proves the link.

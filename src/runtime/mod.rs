@@ -113,9 +113,6 @@ fn to_input(event: component::Event) -> Input {
         component::Event::Connected => Input::Connected,
         component::Event::Disconnected => Input::Disconnected,
         component::Event::Stanza(stanza) => Input::Stanza(stanza),
-        component::Event::Invalid { name, type_, id, from, reason } => {
-            Input::InvalidStanza { name, type_, id, from, reason }
-        }
     }
 }
 
