@@ -250,6 +250,23 @@ impl Config {
         if self.auth.mode != AuthMode::None {
             domain_jid("auth.domain", &self.auth.domain)?;
         }
+        // Bounded so that time arithmetic cannot overflow, and so that a typo ("15d" for "15s")
+        // is caught where it can still be fixed.
+        let year = Duration::from_secs(365 * 24 * 3600);
+        for (key, value) in [
+            ("xmpp.keepalive", x.keepalive),
+            ("xmpp.reconnect_max_delay", x.reconnect_max_delay),
+            ("reservation.timeout", r.timeout),
+            ("reservation.retry_delay", r.retry_delay),
+            ("reservation.refusal_cache", r.refusal_cache),
+            ("conference.initial_timeout", self.conference.initial_timeout),
+            ("conference.request_timeout", self.conference.request_timeout),
+            ("auth.session_lifetime", self.auth.session_lifetime),
+        ] {
+            if value > year {
+                return Err(key_error(key, "must be at most 365 days"));
+            }
+        }
         if self.conference.request_timeout < Duration::from_secs(1) {
             return Err(key_error("conference.request_timeout", "must be at least 1s"));
         }
@@ -315,6 +332,12 @@ mod tests {
         assert!(err.contains("port"), "{err}");
         let err = Config::from_toml(&format!("{MINIMAL}\n[reservation]\ntimeout = \"ten\"")).unwrap_err().to_string();
         assert!(err.contains("timeout"), "{err}");
+    }
+
+    #[test]
+    fn absurd_durations_are_named() {
+        let err = Config::from_toml(&format!("{MINIMAL}\n[auth]\nsession_lifetime = \"500years\"")).unwrap_err();
+        assert!(err.to_string().starts_with("auth.session_lifetime"), "{err}");
     }
 
     #[test]

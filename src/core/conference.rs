@@ -47,6 +47,8 @@ pub struct Participant {
     pub owner_requested: bool,
     /// A recorder, gateway or transcriber from a trusted domain: never moderator.
     pub is_service: bool,
+    /// The room refused to make this participant owner; elect someone else.
+    pub grant_failed: bool,
     pub info: crate::xmpp::jitsi_presence::ParticipantInfo,
 }
 
@@ -58,6 +60,8 @@ pub struct Conference {
     pub phase: Phase,
     pub waiters: Vec<Waiter>,
     pub reservation: Option<Reservation>,
+    /// The reservation API call whose answer this conference waits for; other answers are stale.
+    pub awaited_call: Option<u64>,
     /// `mail_owner` for the reservation: the identity of the request that created the room.
     pub owner: Option<String>,
     pub participants: BTreeMap<String, Participant>,
@@ -80,6 +84,7 @@ impl Conference {
             phase,
             waiters: Vec::new(),
             reservation: None,
+            awaited_call: None,
             owner,
             participants: BTreeMap::new(),
             join_counter: 0,
@@ -106,9 +111,8 @@ impl Conference {
             Phase::Live => self.reservation.as_ref().map(Reservation::ends_at),
             _ => None,
         };
-        [phase, expiry, self.initial_deadline, self.waiters.iter().map(|w| w.deadline).min()]
-            .into_iter()
-            .flatten()
-            .min()
+        // The initial timeout only counts while live (a rejoin re-arms it).
+        let initial = self.initial_deadline.filter(|_| self.phase == Phase::Live);
+        [phase, expiry, initial, self.waiters.iter().map(|w| w.deadline).min()].into_iter().flatten().min()
     }
 }

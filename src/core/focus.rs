@@ -80,13 +80,14 @@ enum HttpPurpose {
     Delete(u64),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum OwnIqKind {
     ConfigGet,
     ConfigSet,
     Destroy,
     Kick,
-    GrantOwner,
+    /// Owner rights for this participant (nick).
+    GrantOwner(String),
 }
 
 #[derive(Debug)]
@@ -147,6 +148,7 @@ pub struct Focus {
     refusals: HashMap<BareJid, (Refusal, Time)>,
     deletes: HashMap<u64, PendingDelete>,
     http: HashMap<u64, HttpPurpose>,
+    /// Our IQs to rooms by id: the room (which must answer) and what the IQ was for.
     own_iqs: HashMap<String, (BareJid, OwnIqKind)>,
     sessions: Sessions,
     out: Out,
@@ -222,6 +224,8 @@ impl Focus {
         for conference in self.conferences.values_mut() {
             if matches!(conference.phase, Phase::Joining { .. } | Phase::Configuring { .. } | Phase::Live) {
                 conference.participants.clear();
+                // go_live re-arms it once we know who is still there.
+                conference.initial_deadline = None;
                 conference.phase = Phase::Joining { sent_at: Some(now) };
                 self.out.send(join(&self.focus_jid, &conference.room));
             }
@@ -385,8 +389,9 @@ impl Focus {
             _ => None,
         };
         let mut conference = if self.settings.reservation.is_some() {
-            let conference = Conference::new(room.clone(), owner, Phase::Reserving { attempt: 1, retry_at: None }, now);
-            self.post_reservation(now, &conference);
+            let mut conference =
+                Conference::new(room.clone(), owner, Phase::Reserving { attempt: 1, retry_at: None }, now);
+            self.post_reservation(now, &mut conference);
             conference
         } else {
             Conference::new(room.clone(), owner, Phase::Joining { sent_at: None }, now)
@@ -399,15 +404,20 @@ impl Focus {
         }
     }
 
-    fn post_reservation(&mut self, now: Time, conference: &Conference) {
+    /// `POST /conference` for this conference; the conference remembers the call it waits for.
+    fn post_reservation(&mut self, now: Time, conference: &mut Conference) {
         let form = policy::create_form(&conference.name, now, conference.owner.as_deref());
-        let id = self.out.http(Method::Post, "/conference".into(), form);
-        self.http.insert(id, HttpPurpose::Create(conference.room.clone()));
+        let call = self.out.http(Method::Post, "/conference".into(), form);
+        self.http.insert(call, HttpPurpose::Create(conference.room.clone()));
+        conference.awaited_call = Some(call);
     }
 
     fn fetch_conflict(&mut self, room: &BareJid, id: &str) {
         let call = self.out.http(Method::Get, policy::path_for(id), Vec::new());
         self.http.insert(call, HttpPurpose::FetchConflict(room.clone()));
+        if let Some(conference) = self.conferences.get_mut(room) {
+            conference.awaited_call = Some(call);
+        }
     }
 
     /// The `<conference/>` answer, with the session of signed-in users.
@@ -437,13 +447,26 @@ impl Focus {
         let retries = self.settings.reservation.as_ref().map_or(0, |r| r.retries);
         match purpose {
             HttpPurpose::Create(room) => {
-                let Some(conference) = self.conferences.get(&room) else { return };
-                let Phase::Reserving { attempt, .. } = conference.phase else { return };
-                let verdict = policy::judge_create(&outcome, &conference.name, attempt, retries);
+                let awaited = self.conferences.get(&room).filter(|c| c.awaited_call == Some(id));
+                let Some(Phase::Reserving { attempt, .. }) = awaited.map(|c| c.phase.clone()) else {
+                    // Nobody waits for this answer any more (the conference ended, or the focus is
+                    // stopping). A reservation it granted would be left behind: delete it.
+                    let name = room.node().map(|n| n.to_string()).unwrap_or_default();
+                    if let Verdict::Granted(reservation) = policy::judge_create(&outcome, &name, 1, 0) {
+                        info!(room = %room, reservation_id = %reservation.id, "deleting a reservation granted too late");
+                        self.delete_reservation(now, room, reservation.id);
+                    }
+                    return;
+                };
+                let name = awaited.map(|c| c.name.clone()).unwrap_or_default();
+                let verdict = policy::judge_create(&outcome, &name, attempt, retries);
                 self.apply_verdict(now, &room, verdict, &outcome);
             }
             HttpPurpose::FetchConflict(room) => {
-                let Some(conference) = self.conferences.get(&room) else { return };
+                // An adopted reservation existed before us: nothing to clean up if nobody waits.
+                let Some(conference) = self.conferences.get(&room).filter(|c| c.awaited_call == Some(id)) else {
+                    return;
+                };
                 let Phase::FetchingConflict { id, message, attempt, .. } = &conference.phase else { return };
                 let verdict =
                     policy::judge_conflict_fetch(&outcome, &conference.name, id, message.as_deref(), *attempt, retries);
@@ -455,15 +478,23 @@ impl Focus {
 
     fn apply_verdict(&mut self, now: Time, room: &BareJid, verdict: Verdict, outcome: &HttpOutcome) {
         let Some(conference) = self.conferences.get_mut(room) else { return };
+        conference.awaited_call = None;
         match verdict {
             Verdict::Granted(reservation) => {
+                // A DELETE of ours still retrying for this id must not remove it now that the
+                // reservation is in use again (a 409 hands back the same id).
+                self.deletes.retain(|_, d| d.id != reservation.id);
                 if reservation.ends_at() <= now {
                     return self.refuse(now, room, Refusal::new(policy::codes::EXPIRED, "Reservation expired"));
                 }
                 if let (Some(owner), Some(reserved_for)) = (&conference.owner, &reservation.mail_owner) {
                     if !owner.eq_ignore_ascii_case(reserved_for) {
                         let message = format!("This room is reserved by {reserved_for}, not by {owner}");
-                        return self.refuse(now, room, Refusal::new(policy::codes::CONFLICT, message));
+                        // Per user, so not cached for the room: the owner must still get in.
+                        let refusal = Refusal::new(policy::codes::CONFLICT, message);
+                        self.refuse(now, room, refusal.clone());
+                        self.refusals.remove(room);
+                        return;
                     }
                 }
                 conference.reservation = Some(reservation);
@@ -518,7 +549,14 @@ impl Focus {
     }
 
     fn on_iq_response(&mut self, now: Time, stanza: &Element) {
-        let Some((room, kind)) = stanza.attr("id").and_then(|id| self.own_iqs.remove(id)) else { return };
+        let Some(id) = stanza.attr("id") else { return };
+        // Answers come from the room we asked; ids alone are guessable.
+        let from_room =
+            |room: &BareJid| stanza.attr("from").and_then(|f| f.parse::<BareJid>().ok()).as_ref() == Some(room);
+        if !self.own_iqs.get(id).is_some_and(|(room, _)| from_room(room)) {
+            return;
+        }
+        let Some((room, kind)) = self.own_iqs.remove(id) else { return };
         let failed = stanza.attr("type") == Some("error");
         match kind {
             OwnIqKind::ConfigGet => {
@@ -546,9 +584,20 @@ impl Focus {
                 self.go_live(now, &room);
             }
             OwnIqKind::ConfigSet if failed => warn!(room = %room, "could not make real JIDs public in the room"),
-            OwnIqKind::Destroy if failed => warn!(room = %room, "could not destroy the room"),
+            OwnIqKind::Destroy if failed => {
+                // At least do not linger in a room whose conference is over.
+                warn!(room = %room, "could not destroy the room; leaving it");
+                self.out.send(muc::leave_presence(&self.focus_jid, &occupant(&room)));
+            }
             OwnIqKind::Kick if failed => warn!(room = %room, "could not kick an occupant"),
-            OwnIqKind::GrantOwner if failed => warn!(room = %room, "could not grant moderator rights"),
+            OwnIqKind::GrantOwner(nick) if failed => {
+                warn!(room = %room, nick = %nick, "could not grant moderator rights; electing someone else");
+                if let Some(participant) = self.conferences.get_mut(&room).and_then(|c| c.participants.get_mut(&nick)) {
+                    participant.owner_requested = false;
+                    participant.grant_failed = true;
+                }
+                self.elect_owners(&room);
+            }
             _ => {}
         }
     }
@@ -585,8 +634,10 @@ impl Focus {
         if !self.conferences.contains_key(&presence.room) {
             return;
         }
+        // A join refusal carries no muc#user payload: an error from our occupant JID is ours.
         let ours = presence.nick == FOCUS_NICK
             && (presence.is_self()
+                || presence.kind == PresenceKind::Error
                 || presence.real_jid.as_ref().is_some_and(|j| j.to_string() == self.focus_jid.to_string()));
         if ours {
             self.on_self_presence(now, presence);
@@ -605,9 +656,22 @@ impl Focus {
                     .get_child("error", ns::STREAM)
                     .and_then(|e| e.children().next().map(|c| c.name().to_owned()))
                     .unwrap_or_else(|| "unknown error".to_owned());
-                let text = format!("jitsi-focus could not join the room: {condition}");
+                let text = match condition.as_str() {
+                    "not-allowed" | "registration-required" | "forbidden" => format!(
+                        "jitsi-focus may not create or join the room ({condition}): add the focus component to the admins of the MUC component"
+                    ),
+                    _ => format!("jitsi-focus could not join the room: {condition}"),
+                };
                 self.fail(now, &room, &text, Exit::AlreadyOut);
             }
+            // The answer to a leave of an earlier conference for this room, arriving after a
+            // new one started: only a destroyed room concerns a conference not in the room yet.
+            PresenceKind::Unavailable
+                if presence.destroyed.is_none()
+                    && matches!(
+                        conference.phase,
+                        Phase::Reserving { .. } | Phase::FetchingConflict { .. } | Phase::Joining { .. }
+                    ) => {}
             PresenceKind::Unavailable => {
                 let reason = match &presence.destroyed {
                     Some(Some(why)) => format!("room destroyed: {why}"),
@@ -653,6 +717,7 @@ impl Focus {
                     seq: previous.map_or(conference.join_counter + 1, |p| p.seq),
                     owner_requested: previous.is_some_and(|p| p.owner_requested)
                         && presence.affiliation != Affiliation::Owner,
+                    grant_failed: previous.is_some_and(|p| p.grant_failed),
                     is_service: trusted && info.claims_service(),
                     info,
                 };
@@ -700,7 +765,7 @@ impl Focus {
         if self.sessions.enabled() {
             for (nick, p) in &conference.participants {
                 let signed_in = p.real_jid.as_ref().is_some_and(|j| self.sessions.is_authenticated(j));
-                if signed_in && p.affiliation != Affiliation::Owner && !p.owner_requested {
+                if signed_in && p.affiliation != Affiliation::Owner && !p.owner_requested && !p.grant_failed {
                     grants.push(nick.clone());
                 }
             }
@@ -708,7 +773,7 @@ impl Focus {
             let eligible = || conference.participants.iter().filter(|(_, p)| !p.is_service && p.real_jid.is_some());
             let has_owner = eligible().any(|(_, p)| p.affiliation == Affiliation::Owner || p.owner_requested);
             if !has_owner {
-                if let Some((nick, _)) = eligible().min_by_key(|(_, p)| p.seq) {
+                if let Some((nick, _)) = eligible().filter(|(_, p)| !p.grant_failed).min_by_key(|(_, p)| p.seq) {
                     grants.push(nick.clone());
                 }
             }
@@ -720,7 +785,7 @@ impl Focus {
             info!(room = %room, nick = %nick, jid = %jid, meeting_id = conference.meeting_id.as_deref().unwrap_or("-"), "granting moderator rights");
             let id = format!("jf-{}", self.out.id());
             self.out.send(muc::affiliation_request(&id, &self.focus_jid, room, &jid, Affiliation::Owner));
-            self.own_iqs.insert(id, (room.clone(), OwnIqKind::GrantOwner));
+            self.own_iqs.insert(id, (room.clone(), OwnIqKind::GrantOwner(nick.clone())));
         }
     }
 
@@ -837,6 +902,7 @@ impl Focus {
                 let form = policy::create_form(&conference.name, now, conference.owner.as_deref());
                 let call = self.out.http(Method::Post, "/conference".into(), form);
                 self.http.insert(call, HttpPurpose::Create(room.clone()));
+                conference.awaited_call = Some(call);
             }
             Phase::FetchingConflict { id, message, attempt, retry_at: Some(at) } if at <= now => {
                 conference.phase =
@@ -844,9 +910,11 @@ impl Focus {
                 self.fetch_conflict(room, &id);
             }
             Phase::Joining { sent_at: Some(at) } if at + self.settings.request_timeout <= now => {
-                // Our join (or its answer) was lost: try again.
-                conference.phase = Phase::Joining { sent_at: Some(now) };
-                self.out.send(join(&self.focus_jid, room));
+                // Our join (or its answer) was lost: try again (a reconnection rejoins anyway).
+                conference.phase = Phase::Joining { sent_at: self.out.connected.then_some(now) };
+                if self.out.connected {
+                    self.out.send(join(&self.focus_jid, room));
+                }
             }
             Phase::Configuring { deadline } if deadline <= now => {
                 warn!(room = %room, "no answer to the room configuration request; going live without it");

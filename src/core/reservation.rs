@@ -36,6 +36,10 @@ impl Refusal {
     }
 }
 
+/// Longer durations are refused as invalid: no meeting lasts ten years, and unbounded values
+/// (a `Long.MAX` "forever", say) would overflow time arithmetic.
+const MAX_DURATION_SECONDS: f64 = 10.0 * 365.0 * 24.0 * 3600.0;
+
 /// A reservation the API granted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
@@ -251,6 +255,9 @@ pub fn parse_reservation(body: &str, room_name: &str) -> Result<Reservation, Str
         .and_then(Value::as_f64)
         .filter(|d| d.is_finite() && *d >= 0.0)
         .ok_or("'duration' is missing or not a number of seconds")?;
+    if duration > MAX_DURATION_SECONDS {
+        return Err(format!("'duration' {duration} s is more than ten years"));
+    }
     let max_occupants = match object.get("max_occupants") {
         None | Some(Value::Null) => None,
         Some(v) => Some(
@@ -344,6 +351,8 @@ mod tests {
             assert_eq!(parse_time(text), Some(expected), "{text}");
         }
         assert_eq!(parse_time("2026-11-22T10:00:00.5Z"), Some(expected + Duration::milliseconds(500)));
+        assert_eq!(parse_time("+275760-09-13T00:00:00Z"), None);
+        assert!(parse_time("9999-12-31T23:59:59-23:59").is_some(), "far future, no overflow");
         for bad in
             ["", "yesterday", "2026-11-22", "2026-11-22T10:00:00+1", "2026-11-22T10:00:00.Z", "2026-13-01T00:00:00Z"]
         {

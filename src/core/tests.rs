@@ -619,3 +619,114 @@ fn losing_owner_rights_while_live_ends_the_conference_cleanly() {
     assert_eq!(h.take_calls()[0].method, Method::Delete);
     assert_eq!(h.focus.conference_count(), 0);
 }
+
+#[test]
+fn a_refused_join_is_reported_instead_of_retried_forever() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    h.http(&post, 201, GRANTED);
+    // Prosody's answer when the focus is not among the MUC admins and may not create rooms.
+    h.stanza(&format!("<presence xmlns='jabber:component:accept' type='error' from='{ROOM}/focus' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc'/><error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"));
+    let xml = String::from(reply_to(&h.take_sent(), "q1"));
+    assert!(xml.contains("internal-server-error") && xml.contains("admins"), "{xml}");
+    assert_eq!(h.focus.conference_count(), 0);
+    assert_eq!(h.take_calls()[0].method, Method::Delete, "the granted reservation is released");
+}
+
+#[test]
+fn a_reservation_granted_after_its_conference_ended_is_deleted() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    h.focus.shutdown(h.now);
+    h.drain();
+    assert!(h.focus.has_pending_http(), "the runtime must wait for the POST");
+    h.http(&post, 201, GRANTED);
+    let delete = h.take_calls().remove(0);
+    assert_eq!((delete.method, delete.path.as_str()), (Method::Delete, "/conference/42"));
+}
+
+#[test]
+fn a_reconnect_before_anyone_joined_does_not_spin() {
+    let mut h = Harness::new(false);
+    h.request("q1", ROOM);
+    h.room_accepts_join(ROOM);
+    h.input(Input::Disconnected);
+    h.input(Input::Connected);
+    h.advance(30); // would never return if a past deadline stayed due
+    assert!(h.focus.poll_timeout().is_none_or(|t| t > h.now));
+    h.room_accepts_join(ROOM);
+    h.advance(15);
+    assert!(h.take_sent().iter().any(|s| is_leave(s, ROOM)), "the initial timeout counts again once live");
+}
+
+#[test]
+fn an_adopted_reservation_is_not_deleted_by_an_old_retrying_delete() {
+    let mut h = Harness::new(true);
+    h.live(GRANTED);
+    h.advance(15); // nobody came: DELETE 42, which fails
+    let delete = h.take_calls().remove(0);
+    h.http(&delete, 503, "");
+    h.request("q2", ROOM);
+    let post = h.take_calls().remove(0);
+    h.http(&post, 409, r#"{"conflict_id": 42}"#);
+    let get = h.take_calls().remove(0);
+    h.http(&get, 200, GRANTED);
+    h.room_accepts_join(ROOM);
+    h.participant(ROOM, "alice", true);
+    h.advance(600);
+    assert!(h.take_calls().is_empty(), "the old DELETE was retried while 42 is in use");
+}
+
+#[test]
+fn when_a_grant_fails_the_next_participant_is_elected() {
+    let mut h = Harness::new(false);
+    h.request("q1", ROOM);
+    h.room_accepts_join(ROOM);
+    h.take_sent();
+    h.participant(ROOM, "ann", true);
+    h.participant(ROOM, "bob", true);
+    let grant = h.take_sent().into_iter().find(|s| s.get_child("query", crate::xmpp::ns::MUC_ADMIN).is_some()).unwrap();
+    let id = grant.attr("id").unwrap();
+    h.stanza(&format!("<iq xmlns='jabber:component:accept' type='error' id='{id}' from='{ROOM}' to='focus.meet.test/focus'><error type='cancel'><not-allowed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"));
+    assert_eq!(owner_grants(&h.take_sent()), vec!["bob@meet.test"]);
+}
+
+#[test]
+fn a_late_leave_confirmation_does_not_end_the_next_conference() {
+    let mut h = Harness::new(false);
+    h.request("q1", ROOM);
+    h.room_accepts_join(ROOM);
+    h.participant(ROOM, "ann", true);
+    h.participant(ROOM, "ann", false); // ends; we leave
+    h.request("q2", ROOM); // a new conference for the same room starts joining
+    h.stanza(&format!("<presence xmlns='jabber:component:accept' type='unavailable' from='{ROOM}/focus' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='owner' role='none'/><status code='110'/></x></presence>"));
+    assert_eq!(h.focus.conference_count(), 1);
+    h.room_accepts_join(ROOM);
+    assert!(ready(reply_to(&h.take_sent(), "q2")));
+}
+
+#[test]
+fn answers_to_our_room_iqs_must_come_from_the_room() {
+    let mut h = Harness::new(false);
+    h.request("q1", ROOM);
+    h.stanza(&format!("<presence xmlns='jabber:component:accept' from='{ROOM}/focus' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='focus.meet.test/focus' affiliation='owner' role='moderator'/><status code='110'/></x></presence>"));
+    let config_get = h.take_sent().into_iter().find(|s| s.attr("type") == Some("get")).unwrap();
+    let id = config_get.attr("id").unwrap();
+    h.stanza(&format!("<iq xmlns='jabber:component:accept' type='result' id='{id}' from='mallory@meet.test/x' to='focus.meet.test/focus'/>"));
+    assert!(h.take_sent().iter().all(|s| s.attr("id") != Some("q1")), "a forged answer completed the join");
+    h.stanza(&format!("<iq xmlns='jabber:component:accept' type='result' id='{id}' from='{ROOM}' to='focus.meet.test/focus'><query xmlns='http://jabber.org/protocol/muc#owner'/></iq>"));
+    assert!(ready(reply_to(&h.take_sent(), "q1")));
+}
+
+#[test]
+fn an_owner_mismatch_is_not_cached_for_the_rightful_owner() {
+    let mut h = Harness::with(auth_settings(crate::config::AuthMode::Jwt));
+    h.request_from("j1", ROOM, "bob@auth.meet.test/web", "");
+    let post = h.take_calls().remove(0);
+    h.http(&post, 200, r#"{"id":1,"name":"room1","mail_owner":"alice@auth.meet.test","start_time":"2026-11-22T10:00:00Z","duration":60}"#);
+    assert!(parse_reservation_error(&error_of(reply_to(&h.take_sent(), "j1"))).is_some());
+    h.request_from("j2", ROOM, ALICE, "");
+    assert_eq!(h.take_calls().len(), 1, "alice's request is checked, not answered from bob's refusal");
+}

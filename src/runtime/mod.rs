@@ -15,8 +15,8 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::core::{Effect, Focus, Input, Settings};
 
-/// How long a stopping focus waits for its last DELETEs.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a stopping focus waits for its last DELETEs (systemd's TimeoutStopSec is 15 s).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Error)]
 pub enum RunError {
