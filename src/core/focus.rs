@@ -388,27 +388,27 @@ impl Focus {
             Identity::User { identity, .. } => Some(identity.to_string()),
             _ => None,
         };
-        let mut conference = if self.settings.reservation.is_some() {
-            let mut conference =
-                Conference::new(room.clone(), owner, Phase::Reserving { attempt: 1, retry_at: None }, now);
-            self.post_reservation(now, &mut conference);
-            conference
-        } else {
-            Conference::new(room.clone(), owner, Phase::Joining { sent_at: None }, now)
+        let phase = match self.settings.reservation {
+            Some(_) => Phase::Reserving { attempt: 1, retry_at: None },
+            None => Phase::Joining { sent_at: None },
         };
+        let mut conference = Conference::new(room.clone(), owner, phase, now);
         conference.waiters.push(Waiter { envelope, deadline, identity });
         debug!(room = %room, "new conference requested");
         self.conferences.insert(room.clone(), conference);
-        if self.settings.reservation.is_none() {
+        if self.settings.reservation.is_some() {
+            self.post_reservation(now, &room);
+        } else {
             self.begin_join(now, &room);
         }
     }
 
     /// `POST /conference` for this conference; the conference remembers the call it waits for.
-    fn post_reservation(&mut self, now: Time, conference: &mut Conference) {
+    fn post_reservation(&mut self, now: Time, room: &BareJid) {
+        let Some(conference) = self.conferences.get_mut(room) else { return };
         let form = policy::create_form(&conference.name, now, conference.owner.as_deref());
         let call = self.out.http(Method::Post, "/conference".into(), form);
-        self.http.insert(call, HttpPurpose::Create(conference.room.clone()));
+        self.http.insert(call, HttpPurpose::Create(room.clone()));
         conference.awaited_call = Some(call);
     }
 
@@ -454,7 +454,7 @@ impl Focus {
                     let name = room.node().map(|n| n.to_string()).unwrap_or_default();
                     if let Verdict::Granted(reservation) = policy::judge_create(&outcome, &name, 1, 0) {
                         info!(room = %room, reservation_id = %reservation.id, "deleting a reservation granted too late");
-                        self.delete_reservation(now, room, reservation.id);
+                        self.delete_reservation(room, reservation.id);
                     }
                     return;
                 };
@@ -778,14 +778,19 @@ impl Focus {
                 }
             }
         }
+        let mut requests = Vec::new();
         for nick in grants {
             let Some(participant) = conference.participants.get_mut(&nick) else { continue };
             participant.owner_requested = true;
             let Some(jid) = participant.real_jid.as_ref().map(Jid::to_bare) else { continue };
             info!(room = %room, nick = %nick, jid = %jid, meeting_id = conference.meeting_id.as_deref().unwrap_or("-"), "granting moderator rights");
-            let id = format!("jf-{}", self.out.id());
-            self.out.send(muc::affiliation_request(&id, &self.focus_jid, room, &jid, Affiliation::Owner));
-            self.own_iqs.insert(id, (room.clone(), OwnIqKind::GrantOwner(nick.clone())));
+            requests.push((nick, jid));
+        }
+        let from = self.focus_jid.clone();
+        for (nick, jid) in requests {
+            self.send_own_iq(room, OwnIqKind::GrantOwner(nick), |id| {
+                muc::affiliation_request(id, &from, room, &jid, Affiliation::Owner)
+            });
         }
     }
 
@@ -825,15 +830,21 @@ impl Focus {
             "conference ended"
         );
         if let Some(reservation) = conference.reservation {
-            self.delete_reservation(now, room.clone(), reservation.id);
+            self.delete_reservation(room.clone(), reservation.id);
         }
     }
 
-    fn delete_reservation(&mut self, _now: Time, room: BareJid, id: String) {
-        let call = self.out.http(Method::Delete, policy::path_for(&id), Vec::new());
-        let key = call;
-        self.http.insert(call, HttpPurpose::Delete(key));
+    /// Starts deleting a reservation; [`Focus::send_delete`] retries until the API confirms.
+    fn delete_reservation(&mut self, room: BareJid, id: String) {
+        let key = self.out.id();
+        self.send_delete(key, &id);
         self.deletes.insert(key, PendingDelete { room, id, attempt: 0, retry_at: None });
+    }
+
+    /// One `DELETE {base_url}/conference/{id}` attempt for the pending delete `key`.
+    fn send_delete(&mut self, key: u64, id: &str) {
+        let call = self.out.http(Method::Delete, policy::path_for(id), Vec::new());
+        self.http.insert(call, HttpPurpose::Delete(key));
     }
 
     fn on_delete_outcome(&mut self, now: Time, key: u64, outcome: &HttpOutcome) {
@@ -869,9 +880,8 @@ impl Focus {
         for key in due {
             let delete = self.deletes.get_mut(&key).expect("listed above");
             delete.retry_at = None;
-            let path = policy::path_for(&delete.id);
-            let call = self.out.http(Method::Delete, path, Vec::new());
-            self.http.insert(call, HttpPurpose::Delete(key));
+            let id = delete.id.clone();
+            self.send_delete(key, &id);
         }
         let join_retry = self.settings.request_timeout;
         let due: Vec<BareJid> = self
@@ -899,10 +909,7 @@ impl Focus {
         match conference.phase.clone() {
             Phase::Reserving { attempt, retry_at: Some(at) } if at <= now => {
                 conference.phase = Phase::Reserving { attempt: attempt + 1, retry_at: None };
-                let form = policy::create_form(&conference.name, now, conference.owner.as_deref());
-                let call = self.out.http(Method::Post, "/conference".into(), form);
-                self.http.insert(call, HttpPurpose::Create(room.clone()));
-                conference.awaited_call = Some(call);
+                self.post_reservation(now, room);
             }
             Phase::FetchingConflict { id, message, attempt, retry_at: Some(at) } if at <= now => {
                 conference.phase =
