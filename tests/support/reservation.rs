@@ -275,6 +275,16 @@ async fn create(
     respond(reply).await
 }
 
+/// The next scripted reply for a numeric id in one of the per-id queues.
+fn scripted_by_id(
+    shared: &Shared,
+    id: &str,
+    queue: fn(&mut Scripts) -> &mut HashMap<u64, Vec<Reply>>,
+) -> Option<Reply> {
+    let id: u64 = id.parse().ok()?;
+    next_reply(queue(&mut shared.scripts.lock().unwrap()), &id)
+}
+
 /// `GET /conference/{id}`: scripted by id, else 404.
 async fn read(
     State(shared): State<Arc<Shared>>,
@@ -285,8 +295,7 @@ async fn read(
     body: Bytes,
 ) -> Response {
     record(&shared, &method, &uri, &headers, &body);
-    let scripted = id.parse().ok().and_then(|id| next_reply(&mut shared.scripts.lock().unwrap().get, &id));
-    respond(scripted.unwrap_or(Reply::Status(404))).await
+    respond(scripted_by_id(&shared, &id, |s| &mut s.get).unwrap_or(Reply::Status(404))).await
 }
 
 /// `DELETE /conference/{id}`: scripted by id, else 200.
@@ -299,8 +308,7 @@ async fn delete(
     body: Bytes,
 ) -> Response {
     record(&shared, &method, &uri, &headers, &body);
-    let scripted = id.parse().ok().and_then(|id| next_reply(&mut shared.scripts.lock().unwrap().delete, &id));
-    respond(scripted.unwrap_or(Reply::Status(200))).await
+    respond(scripted_by_id(&shared, &id, |s| &mut s.delete).unwrap_or(Reply::Status(200))).await
 }
 
 /// Anything else is recorded too (a wrong path or method is a bug the test should see): 404.
