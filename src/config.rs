@@ -40,6 +40,51 @@ pub struct Config {
     pub conference: ConferenceConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    pub limits: LimitsConfig,
+    pub state: StateConfig,
+}
+
+// TEMPORARY (merged from the config branch): limits and state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub max_stanza_size: usize,
+    pub max_depth: usize,
+    pub max_pending_conferences: usize,
+    pub max_conferences: usize,
+    pub max_waiters_per_conference: usize,
+    pub max_participants_per_conference: usize,
+    pub max_refusals_cached: usize,
+    pub max_sessions: usize,
+    pub outgoing_queue: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_stanza_size: 262144,
+            max_depth: 32,
+            max_pending_conferences: 1000,
+            max_conferences: 10000,
+            max_waiters_per_conference: 100,
+            max_participants_per_conference: 1000,
+            max_refusals_cached: 10000,
+            max_sessions: 100000,
+            outgoing_queue: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    pub directory: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig { directory: "/var/lib/jitsi-focus".into() }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +106,8 @@ pub struct XmppConfig {
     /// Longest wait between reconnection attempts (the back-off starts at 250 ms).
     #[serde(with = "humantime_serde")]
     pub reconnect_max_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
     /// Domains whose occupants may claim to be recorders, SIP gateways or transcribers
     /// (e.g. `recorder.meet.example.com`); such occupants are never elected moderator.
     pub trusted_domains: Vec<String>,
@@ -76,6 +123,7 @@ impl Default for XmppConfig {
             muc_domain: String::new(),
             keepalive: Duration::from_secs(15),
             reconnect_max_delay: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
             trusted_domains: Vec::new(),
         }
     }
@@ -102,6 +150,11 @@ pub struct ReservationConfig {
     /// without another API call.
     #[serde(with = "humantime_serde")]
     pub refusal_cache: Duration,
+    pub max_concurrent_calls: usize,
+    pub max_body_size: usize,
+    pub max_message_length: usize,
+    #[serde(with = "humantime_serde")]
+    pub delete_give_up: Duration,
 }
 
 impl Default for ReservationConfig {
@@ -115,6 +168,10 @@ impl Default for ReservationConfig {
             headers: BTreeMap::new(),
             ca_file: None,
             refusal_cache: Duration::from_secs(10),
+            max_concurrent_calls: 32,
+            max_body_size: 65536,
+            max_message_length: 1024,
+            delete_give_up: Duration::from_secs(24 * 3600),
         }
     }
 }

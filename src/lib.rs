@@ -9,4 +9,5 @@ pub mod xmpp {
     pub mod jitsi_presence;
     pub mod muc;
     pub mod ns;
+    pub mod stream;
 }

@@ -23,6 +23,8 @@ pub enum AuthError {
     MachineMismatch,
     #[error("Missing mandatory attribute 'machine-uid'")]
     MissingMachineUid,
+    #[error("too many sign-in sessions; try again later")]
+    TooManySessions,
 }
 
 impl From<AuthError> for StanzaError {
@@ -30,6 +32,9 @@ impl From<AuthError> for StanzaError {
         match e {
             // `<session-invalid/>` makes the client drop its stored session and start over.
             AuthError::UnknownSession => session_invalid_error(),
+            AuthError::TooManySessions => {
+                error(ErrorType::Wait, DefinedCondition::ResourceConstraint, &AuthError::TooManySessions.to_string())
+            }
             other => error(ErrorType::Modify, DefinedCondition::NotAcceptable, &other.to_string()),
         }
     }
@@ -61,12 +66,36 @@ pub struct Sessions {
     pub mode: AuthMode,
     domain: String,
     lifetime: Duration,
+    /// New sessions beyond this many are refused.
+    max_sessions: usize,
     by_id: HashMap<String, Session>,
+    /// How many sessions each connection uses: "is this occupant signed in" without a scan.
+    bound: HashMap<Jid, usize>,
 }
 
 impl Sessions {
-    pub fn new(mode: AuthMode, domain: &str, lifetime: Duration) -> Sessions {
-        Sessions { mode, domain: domain.to_lowercase(), lifetime, by_id: HashMap::new() }
+    pub fn new(mode: AuthMode, domain: &str, lifetime: Duration, max_sessions: usize) -> Sessions {
+        Sessions {
+            mode,
+            domain: domain.to_lowercase(),
+            lifetime,
+            max_sessions,
+            by_id: HashMap::new(),
+            bound: HashMap::new(),
+        }
+    }
+
+    fn bind(&mut self, jid: &Jid) {
+        *self.bound.entry(jid.clone()).or_default() += 1;
+    }
+
+    fn unbind(&mut self, jid: &Jid) {
+        if let Some(count) = self.bound.get_mut(jid) {
+            *count -= 1;
+            if *count == 0 {
+                self.bound.remove(jid);
+            }
+        }
     }
 
     pub fn enabled(&self) -> bool {
@@ -93,17 +122,23 @@ impl Sessions {
                 return Err(AuthError::MachineMismatch);
             }
             session.last_used = now;
-            session.bound_jid = sender.clone();
-            return Ok(Identity::User {
+            let previous = std::mem::replace(&mut session.bound_jid, sender.clone());
+            let identity = Identity::User {
                 identity: session.identity.clone(),
                 session_id: session.id.clone(),
                 created: false,
-            });
+            };
+            self.unbind(&previous);
+            self.bind(sender);
+            return Ok(identity);
         }
         if !self.on_auth_domain(sender) {
             return Ok(Identity::Guest);
         }
         let machine_uid = request.machine_uid.clone().ok_or(AuthError::MissingMachineUid)?;
+        if self.by_id.len() >= self.max_sessions {
+            return Err(AuthError::TooManySessions);
+        }
         let session = Session {
             id: uuid::Uuid::new_v4().to_string(),
             machine_uid,
@@ -113,36 +148,42 @@ impl Sessions {
         };
         let identity =
             Identity::User { identity: session.identity.clone(), session_id: session.id.clone(), created: true };
+        self.bind(sender);
         self.by_id.insert(session.id.clone(), session);
         Ok(identity)
     }
 
     /// Ends a session on the client's request.
     pub fn logout(&mut self, session_id: &str) -> Result<Session, AuthError> {
-        self.by_id.remove(session_id).ok_or(AuthError::UnknownSession)
+        let session = self.by_id.remove(session_id).ok_or(AuthError::UnknownSession)?;
+        self.unbind(&session.bound_jid);
+        Ok(session)
     }
 
     /// Whether an occupant with this real JID is signed in: it used a session, or it is
     /// connected on the auth domain itself.
     pub fn is_authenticated(&self, real_jid: &Jid) -> bool {
-        self.enabled() && (self.on_auth_domain(real_jid) || self.by_id.values().any(|s| s.bound_jid == *real_jid))
+        self.enabled() && (self.on_auth_domain(real_jid) || self.bound.contains_key(real_jid))
     }
 
+    #[cfg(test)]
     pub fn next_expiry(&self) -> Option<Time> {
         self.by_id.values().map(|s| s.last_used + self.lifetime).min()
     }
 
     pub fn expire(&mut self, now: Time) {
         let lifetime = self.lifetime;
-        self.by_id.retain(|_, s| s.last_used + lifetime > now);
+        let expired: Vec<String> =
+            self.by_id.values().filter(|s| s.last_used + lifetime <= now).map(|s| s.id.clone()).collect();
+        for id in expired {
+            let _ = self.logout(&id);
+        }
     }
 
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
 
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }
@@ -167,7 +208,7 @@ mod tests {
     }
 
     fn sessions() -> Sessions {
-        Sessions::new(AuthMode::Xmpp, "auth.meet.test", Duration::hours(1))
+        Sessions::new(AuthMode::Xmpp, "auth.meet.test", Duration::hours(1), 1000)
     }
 
     #[test]
@@ -211,7 +252,7 @@ mod tests {
         let mut s = sessions();
         let guest: Jid = "random@meet.test/x".parse().unwrap();
         assert_eq!(s.authenticate(now(), &guest, &request(None, Some("m"))).unwrap(), Identity::Guest);
-        let mut open = Sessions::new(AuthMode::None, "", Duration::hours(1));
+        let mut open = Sessions::new(AuthMode::None, "", Duration::hours(1), 1000);
         assert_eq!(open.authenticate(now(), &guest, &request(Some("x"), None)).unwrap(), Identity::Open);
     }
 

@@ -54,7 +54,6 @@ pub struct Participant {
 
 #[derive(Debug)]
 pub struct Conference {
-    pub room: BareJid,
     /// The room's local part: the reservation's `name`.
     pub name: String,
     pub phase: Phase,
@@ -79,7 +78,6 @@ impl Conference {
     pub fn new(room: BareJid, owner: Option<String>, phase: Phase, now: Time) -> Conference {
         let name = room.node().map(|n| n.to_string()).unwrap_or_default();
         Conference {
-            room,
             name,
             phase,
             waiters: Vec::new(),

@@ -9,10 +9,11 @@ mod conference;
 mod focus;
 mod iq;
 pub mod reservation;
+mod timers;
 #[cfg(test)]
 mod tests;
 
-pub use focus::{Focus, Settings};
+pub use focus::{Focus, Limits, Settings};
 
 use minidom::Element;
 
@@ -28,6 +29,8 @@ pub enum Input {
     Disconnected,
     /// A stanza addressed to us.
     Stanza(Element),
+    /// A stanza the stream reader refused to build (too deep, too large, malformed).
+    Rejected(crate::xmpp::stream::RejectedStanza),
     /// An HTTP call finished.
     Http { id: u64, outcome: reservation::HttpOutcome },
 }
@@ -37,4 +40,43 @@ pub enum Input {
 pub enum Effect {
     Send(Element),
     Http(reservation::HttpCall),
+    /// Record a change to the durable outbox of reservations to delete, before carrying out
+    /// the effects that follow it.
+    Outbox(OutboxChange),
+}
+
+/// A change to the durable outbox: reservations the focus must delete, kept across restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxChange {
+    /// Insert or replace the record with this reservation id.
+    Put(StoredDelete),
+    /// The reservation with this id is deleted (or given up): forget it.
+    Remove(String),
+}
+
+/// A reservation the focus owns and must delete, as stored in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredDelete {
+    /// The reservation API's id.
+    pub id: String,
+    /// The room's bare JID, for the logs.
+    pub room: String,
+    /// When its conference ended; `None` while it runs. The give-up time counts from here.
+    pub ended_at: Option<Time>,
+}
+
+/// What the focus holds at one moment; every number is bounded by [`Limits`] (see README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Footprint {
+    pub conferences: usize,
+    pub starting: usize,
+    pub waiters: usize,
+    pub participants: usize,
+    pub refusals: usize,
+    pub deletes: usize,
+    pub http_calls: usize,
+    pub own_iqs: usize,
+    pub sessions: usize,
+    pub timers: usize,
+    pub held_stanzas: usize,
 }

@@ -89,6 +89,19 @@ pub enum HttpOutcome {
     Unreachable(String),
 }
 
+// TEMPORARY until the config branch lands its summary.
+impl std::fmt::Display for HttpOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpOutcome::Response { status, body } => {
+                write!(f, "HTTP {status}: {:?}", body.chars().take(200).collect::<String>())
+            }
+            HttpOutcome::Timeout => write!(f, "timed out"),
+            HttpOutcome::Unreachable(why) => write!(f, "unreachable: {why}"),
+        }
+    }
+}
+
 /// The form of `POST /conference`.
 pub fn create_form(name: &str, now: Time, mail_owner: Option<&str>) -> Vec<(String, String)> {
     let mut form = vec![("name".to_owned(), name.to_owned()), ("start_time".to_owned(), format_time(now))];

@@ -1,31 +1,39 @@
 //! The XEP-0114 component connection to Prosody: login, keepalive, reconnection.
 //!
-//! tokio-xmpp's `Component` parses every stanza into typed structs and ends its stream on one
-//! that does not fit (an IQ without payload, say) or on a quiet minute. We drive tokio-xmpp's
-//! `XmlStream` with plain `minidom` elements instead: every well-formed stanza reaches the core,
-//! which answers even odd requests precisely, and a quiet link is pinged rather than dropped.
+//! Bytes are read by our own [`StreamReader`], which enforces depth and size limits per
+//! stanza (see its module), so no stanza anyone sends can crash the process or break the link.
+//! Reading and writing run side by side: a slow reader of ours (back-pressure from the core)
+//! never stops writes, and a peer that stops reading ends the link after `write_timeout`
+//! instead of blocking the focus.
 
-use std::io;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use minidom::Element;
-use tokio::sync::mpsc;
-use tokio_xmpp::connect::{DnsConfig, ServerConnector, TcpServerConnector};
-use tokio_xmpp::parsers::component::Handshake;
-use tokio_xmpp::parsers::jid::{BareJid, Jid};
-use tokio_xmpp::xmlstream::{ReadError, Timeouts, XmlStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio::time::timeout;
 use tracing::{debug, error, info, warn};
+use xmpp_parsers::component::Handshake;
+use xmpp_parsers::jid::BareJid;
 
 use crate::xmpp::build::{elem, ElementExt};
 use crate::xmpp::ns;
+use crate::xmpp::stream::{Item, RejectedStanza, StreamLimits, StreamReader};
 
-/// What the connection reports to the runtime.
+/// A stanza (or what is left of a rejected one) from Prosody.
 #[derive(Debug)]
 pub enum Event {
-    Connected,
-    Disconnected,
     Stanza(Element),
+    Rejected(RejectedStanza),
+}
+
+/// Whether the stream is up, and which connection it is (a reconnect is a new session).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkState {
+    pub up: bool,
+    pub session: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -36,13 +44,16 @@ pub struct Settings {
     pub secret: String,
     pub keepalive: Duration,
     pub reconnect_max_delay: Duration,
+    /// A write that does not complete in this time ends the link.
+    pub write_timeout: Duration,
+    pub limits: StreamLimits,
 }
 
 /// Why one connection attempt or session ended.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
-    #[error("cannot reach Prosody's component port {addr}: {source}")]
-    Unreachable { addr: String, source: tokio_xmpp::Error },
+    #[error("cannot reach Prosody's component port {addr}: {reason}")]
+    Unreachable { addr: String, reason: String },
     #[error(
         "Prosody refused the component login ({detail}): check xmpp.secret and that Prosody has \
          Component \"{jid}\" with that component_secret"
@@ -54,28 +65,35 @@ pub enum ConnectionError {
     Stopped,
 }
 
-type Stream = XmlStream<<TcpServerConnector as ServerConnector>::Stream, Element>;
+/// Bytes read from the socket at a time; the reader keeps partial tokens itself.
+const READ_CHUNK: usize = 64 * 1024;
+/// Stanzas written in one go once this many bytes are buffered.
+const WRITE_BATCH: usize = 64 * 1024;
 
-/// Keeps the component connected until `outgoing` closes, reconnecting with capped exponential
-/// back-off.
-pub async fn run(settings: Settings, events: mpsc::Sender<Event>, mut outgoing: mpsc::UnboundedReceiver<Element>) {
+/// Keeps the component connected until `outgoing` closes or the runtime goes away,
+/// reconnecting with capped exponential back-off. `link` tells the runtime whether the stream
+/// is up: it is a watch, not an event, so that reporting it never waits for queue space.
+pub async fn run(
+    settings: Settings,
+    events: mpsc::Sender<Event>,
+    link: watch::Sender<LinkState>,
+    mut outgoing: mpsc::Receiver<Element>,
+) {
     let first_delay = Duration::from_millis(250);
     let mut delay = first_delay;
+    let mut session = 0;
     loop {
         match login(&settings).await {
-            Ok(stream) => {
+            Ok((inbound, writer)) => {
                 info!(jid = %settings.jid, host = %settings.host, port = settings.port, "connected to Prosody as a component");
                 delay = first_delay;
-                if events.send(Event::Connected).await.is_err() {
-                    return;
-                }
-                let ended = serve(stream, &settings, &events, &mut outgoing).await;
+                session += 1;
+                let _ = link.send(LinkState { up: true, session });
+                let ended = serve(inbound, writer, &settings, &events, &mut outgoing).await;
+                let _ = link.send(LinkState { up: false, session });
                 match ended {
                     ConnectionError::Stopped => return,
                     other => warn!("component connection ended: {other}; reconnecting"),
-                }
-                if events.send(Event::Disconnected).await.is_err() {
-                    return;
                 }
             }
             Err(e) => error!("{e}; retrying in {delay:?}"),
@@ -88,32 +106,91 @@ pub async fn run(settings: Settings, events: mpsc::Sender<Event>, mut outgoing: 
     }
 }
 
-async fn login(settings: &Settings) -> Result<Stream, ConnectionError> {
-    let addr = format!("{}:{}", settings.host, settings.port);
-    let connector = TcpServerConnector::from(DnsConfig::addr(&addr));
-    // The soft read timeout fires after `keepalive` of silence; we answer it with a ping so a
-    // dead link shows up as a hard timeout `keepalive` later.
-    let timeouts = Timeouts { read_timeout: settings.keepalive, response_timeout: settings.keepalive };
-    let jid = Jid::from(settings.jid.clone());
-    let (mut pending, _) = connector
-        .connect(&jid, xmpp_parsers::ns::COMPONENT, timeouts)
-        .await
-        .map_err(|source| ConnectionError::Unreachable { addr: addr.clone(), source })?;
-    let header = pending.take_header();
-    let refused = |detail: String| ConnectionError::Refused { jid: settings.jid.clone(), detail };
-    let stream_id = header.id.ok_or_else(|| refused("the server sent no stream id".into()))?.into_owned();
-    let mut stream: Stream = pending.skip_features();
-    let handshake = Handshake::from_stream_id_and_password(stream_id, &settings.secret);
-    stream.send(&handshake).await.map_err(|e| ConnectionError::Lost(e.to_string()))?;
-    loop {
-        match stream.next().await {
-            Some(Ok(answer)) if answer.is("handshake", xmpp_parsers::ns::COMPONENT) => return Ok(stream),
-            Some(Ok(answer)) if answer.name() == "error" => return Err(refused(stream_error(&answer))),
-            Some(Ok(answer)) => return Err(refused(format!("unexpected answer {}", String::from(&answer)))),
-            Some(Err(ReadError::SoftTimeout)) => continue,
-            Some(Err(e)) => return Err(refused(e.to_string())),
-            None => return Err(refused("the server closed the stream".into())),
+/// The reading side of a connection: bytes in, items out.
+struct Inbound {
+    socket: OwnedReadHalf,
+    reader: StreamReader,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl Inbound {
+    /// The next item. Cancel-safe: the only await is the socket read.
+    async fn next(&mut self) -> Result<Item, ConnectionError> {
+        loop {
+            if self.start < self.end {
+                let mut rest = &self.buf[self.start..self.end];
+                let result = self.reader.next(&mut rest);
+                self.start = self.end - rest.len();
+                match result {
+                    Ok(Some(item)) => return Ok(item),
+                    Ok(None) => {}
+                    Err(e) => return Err(ConnectionError::Lost(e.to_string())),
+                }
+            }
+            let n = self.socket.read(&mut self.buf).await.map_err(|e| ConnectionError::Lost(e.to_string()))?;
+            if n == 0 {
+                return Err(ConnectionError::Lost("Prosody closed the connection".into()));
+            }
+            (self.start, self.end) = (0, n);
         }
+    }
+}
+
+async fn write_all(writer: &mut OwnedWriteHalf, bytes: &[u8], limit: Duration) -> Result<(), ConnectionError> {
+    match timeout(limit, writer.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ConnectionError::Lost(e.to_string())),
+        Err(_) => Err(ConnectionError::Lost(format!("Prosody read nothing we sent for {limit:?}"))),
+    }
+}
+
+async fn login(settings: &Settings) -> Result<(Inbound, OwnedWriteHalf), ConnectionError> {
+    let addr = format!("{}:{}", settings.host, settings.port);
+    let unreachable = |reason: String| ConnectionError::Unreachable { addr: addr.clone(), reason };
+    let connect = TcpStream::connect((settings.host.as_str(), settings.port));
+    let socket = match timeout(settings.write_timeout, connect).await {
+        Ok(Ok(socket)) => socket,
+        Ok(Err(e)) => return Err(unreachable(e.to_string())),
+        Err(_) => return Err(unreachable(format!("no answer within {:?}", settings.write_timeout))),
+    };
+    let _ = socket.set_nodelay(true);
+    let (read_half, mut writer) = socket.into_split();
+    let mut inbound = Inbound {
+        socket: read_half,
+        reader: StreamReader::new(settings.limits),
+        buf: vec![0; READ_CHUNK],
+        start: 0,
+        end: 0,
+    };
+    let refused = |detail: String| ConnectionError::Refused { jid: settings.jid.clone(), detail };
+    let header = format!(
+        "<?xml version='1.0'?><stream:stream xmlns='{}' xmlns:stream='http://etherx.jabber.org/streams' to='{}'>",
+        ns::STREAM,
+        escape_attr(&settings.jid.to_string())
+    );
+    write_all(&mut writer, header.as_bytes(), settings.write_timeout).await?;
+    // Prosody answers at once; allow for a busy server.
+    let answer_time = settings.keepalive.max(Duration::from_secs(5)) * 2;
+    let stream_id = loop {
+        match timeout(answer_time, inbound.next()).await {
+            Ok(Ok(Item::Header { id: Some(id) })) => break id,
+            Ok(Ok(Item::Header { id: None })) => return Err(refused("the server sent no stream id".into())),
+            Ok(Ok(Item::Stanza(e))) if e.name() == "error" => return Err(refused(stream_error(&e))),
+            Ok(Ok(other)) => return Err(refused(format!("unexpected {other:?} before the stream header"))),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(refused("no stream header".into())),
+        }
+    };
+    let handshake = Element::from(Handshake::from_stream_id_and_password(stream_id, &settings.secret));
+    write_all(&mut writer, &serialise(&handshake), settings.write_timeout).await?;
+    match timeout(answer_time, inbound.next()).await {
+        Ok(Ok(Item::Stanza(answer))) if answer.is("handshake", ns::STREAM) => Ok((inbound, writer)),
+        Ok(Ok(Item::Stanza(answer))) if answer.name() == "error" => Err(refused(stream_error(&answer))),
+        Ok(Ok(Item::Closed)) | Ok(Err(_)) => Err(refused("the server closed the stream".into())),
+        Ok(Ok(other)) => Err(refused(format!("unexpected answer {other:?}"))),
+        Err(_) => Err(refused("no answer to the handshake".into())),
     }
 }
 
@@ -125,59 +202,115 @@ fn stream_error(error: &Element) -> String {
 
 /// Moves stanzas both ways until the stream fails or the runtime stops.
 async fn serve(
-    mut stream: Stream,
+    inbound: Inbound,
+    writer: OwnedWriteHalf,
     settings: &Settings,
     events: &mpsc::Sender<Event>,
-    outgoing: &mut mpsc::UnboundedReceiver<Element>,
+    outgoing: &mut mpsc::Receiver<Element>,
 ) -> ConnectionError {
-    let mut ping_id = 0u64;
+    let (ping_tx, ping_rx) = mpsc::channel(1);
+    tokio::select! {
+        ended = read_loop(inbound, settings, events, ping_tx) => ended,
+        ended = write_loop(writer, settings, outgoing, ping_rx) => ended,
+    }
+}
+
+async fn read_loop(
+    mut inbound: Inbound,
+    settings: &Settings,
+    events: &mpsc::Sender<Event>,
+    ping: mpsc::Sender<Element>,
+) -> ConnectionError {
+    let mut pings = 0u64;
+    let mut pinged = false;
     loop {
-        tokio::select! {
-            incoming = stream.next() => {
-                let element = match incoming {
-                    Some(Ok(element)) => element,
-                    Some(Err(ReadError::SoftTimeout)) => {
-                        // Quiet link: ask Prosody to bounce a ping back to us.
-                        ping_id += 1;
-                        if let Err(e) = send(&mut stream, keepalive_ping(&settings.jid, ping_id)).await {
-                            return e;
-                        }
-                        continue;
-                    }
-                    Some(Err(ReadError::ParseError(e))) => {
-                        warn!("ignoring an element that is not XML we can read: {e}");
-                        continue;
-                    }
-                    Some(Err(ReadError::HardError(e))) => return ConnectionError::Lost(e.to_string()),
-                    Some(Err(ReadError::StreamFooterReceived)) | None => {
-                        return ConnectionError::Lost("Prosody closed the stream".into())
-                    }
-                };
-                match element.name() {
-                    "iq" | "message" | "presence" => {
-                        if events.send(Event::Stanza(element)).await.is_err() {
-                            return ConnectionError::Stopped;
-                        }
-                    }
-                    "error" => return ConnectionError::Lost(format!("Prosody sent {}", stream_error(&element))),
-                    other => debug!(element = other, "ignoring a non-stanza element"),
-                }
+        let item = match timeout(settings.keepalive, inbound.next()).await {
+            Ok(Ok(item)) => item,
+            Ok(Err(e)) => return e,
+            Err(_) if pinged => {
+                return ConnectionError::Lost(format!("Prosody sent nothing for {:?}", settings.keepalive * 2))
             }
-            stanza = outgoing.recv() => {
-                let Some(stanza) = stanza else {
-                    let _ = SinkExt::<&Element>::close(&mut stream).await;
-                    return ConnectionError::Stopped;
-                };
-                if let Err(e) = send(&mut stream, stanza).await {
-                    return e;
-                }
+            Err(_) => {
+                // Quiet link: ask Prosody to bounce a ping back to us.
+                pinged = true;
+                pings += 1;
+                let _ = ping.try_send(keepalive_ping(&settings.jid, pings));
+                continue;
             }
+        };
+        pinged = false;
+        let event = match item {
+            Item::Stanza(stanza) => match stanza.name() {
+                "iq" | "message" | "presence" => Event::Stanza(stanza),
+                "error" => return ConnectionError::Lost(format!("Prosody sent {}", stream_error(&stanza))),
+                other => {
+                    debug!(element = other, "ignoring a non-stanza element");
+                    continue;
+                }
+            },
+            Item::Rejected(rejected) => {
+                debug!(name = %rejected.name, from = rejected.from.as_deref().unwrap_or("-"), why = %rejected.why, "stanza over the limits");
+                Event::Rejected(rejected)
+            }
+            Item::Header { .. } => continue,
+            Item::Closed => return ConnectionError::Lost("Prosody closed the stream".into()),
+        };
+        if events.send(event).await.is_err() {
+            return ConnectionError::Stopped;
         }
     }
 }
 
-async fn send(stream: &mut Stream, element: Element) -> Result<(), ConnectionError> {
-    stream.send(&element).await.map_err(|e: io::Error| ConnectionError::Lost(e.to_string()))
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    settings: &Settings,
+    outgoing: &mut mpsc::Receiver<Element>,
+    mut ping: mpsc::Receiver<Element>,
+) -> ConnectionError {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    loop {
+        let first = tokio::select! {
+            stanza = outgoing.recv() => match stanza {
+                Some(stanza) => stanza,
+                None => {
+                    // The runtime is done: close the stream politely.
+                    let _ = write_all(&mut writer, b"</stream:stream>", settings.write_timeout).await;
+                    let _ = writer.shutdown().await;
+                    return ConnectionError::Stopped;
+                }
+            },
+            Some(ping) = ping.recv() => ping,
+        };
+        batch.clear();
+        write_into(&mut batch, &first);
+        while batch.len() < WRITE_BATCH {
+            match outgoing.try_recv() {
+                Ok(stanza) => write_into(&mut batch, &stanza),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = write_all(&mut writer, &batch, settings.write_timeout).await {
+            return e;
+        }
+    }
+}
+
+fn write_into(batch: &mut Vec<u8>, stanza: &Element) {
+    let start = batch.len();
+    if let Err(e) = stanza.write_to(batch) {
+        batch.truncate(start);
+        error!("cannot serialise a stanza: {e}");
+    }
+}
+
+fn serialise(stanza: &Element) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    write_into(&mut bytes, stanza);
+    bytes
+}
+
+fn escape_attr(value: &str) -> String {
+    value.replace('&', "&amp;").replace('\'', "&apos;").replace('<', "&lt;")
 }
 
 /// A ping from the component to itself: Prosody routes it back, so any answer proves the link.

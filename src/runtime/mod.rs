@@ -1,64 +1,75 @@
 //! The thin runtime around the sans-IO core: one task for the component connection, one task
-//! per HTTP call, and a loop that feeds the core and sleeps until its next deadline.
+//! per HTTP call, the durable outbox, and a loop that feeds the core and sleeps until its next
+//! deadline.
+//!
+//! Every queue is bounded. Stanzas to Prosody go through a channel of `limits.outgoing_queue`;
+//! when it is full, the loop keeps the core's further stanzas in order and stops reading new
+//! stanzas from Prosody until it drains (back-pressure instead of memory). HTTP outcomes,
+//! timers and link changes are still handled meanwhile: they are bounded by the core's limits.
 
 pub mod component;
 pub mod http;
+pub mod outbox;
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
 use chrono::Utc;
+use minidom::Element;
 use thiserror::Error;
-use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::core::{Effect, Focus, Input, Settings};
+use crate::core::{Effect, Focus, Input, OutboxChange, Settings};
+use crate::xmpp::stream::StreamLimits;
 
-/// How long a stopping focus waits for its last DELETEs (systemd's TimeoutStopSec is 15 s).
+/// How long a stopping focus waits for its last DELETEs (systemd's TimeoutStopSec is 15 s);
+/// what is left stays in the outbox for the next start.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Stanzas read from Prosody and not yet handled.
+const INCOMING_QUEUE: usize = 256;
 
 #[derive(Debug, Error)]
 pub enum RunError {
     #[error(transparent)]
     Http(#[from] http::HttpSetupError),
+    #[error(transparent)]
+    Outbox(#[from] outbox::OutboxError),
 }
 
-/// Runs the focus until `shutdown` completes, then leaves every room and waits (briefly) for
-/// pending reservation DELETEs.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
-    let client = match config.reservation.enabled {
-        true => Some(http::ReservationClient::new(&config.reservation)?),
-        false => None,
-    };
-    let mut focus = Focus::new(Settings::from_config(&config));
-    let (event_tx, mut event_rx) = mpsc::channel(1024);
-    // Unbounded on purpose: a reconnect re-sends one join per live room at once, and dropping
-    // any of them would strand a conference; the core produces stanzas only in answer to input.
-    let (stanza_tx, stanza_rx) = mpsc::unbounded_channel();
-    let (http_tx, mut http_rx) = mpsc::unbounded_channel();
-    let connection = tokio::spawn(component::run(
-        component::Settings {
-            host: config.xmpp.host.clone(),
-            port: config.xmpp.port,
-            jid: config.xmpp.component.parse().expect("validated by Config"),
-            secret: config.xmpp.secret.clone(),
-            keepalive: config.xmpp.keepalive,
-            reconnect_max_delay: config.xmpp.reconnect_max_delay,
-        },
-        event_tx,
-        stanza_rx,
-    ));
-    let dispatch = |focus: &mut Focus| {
-        while let Some(effect) = focus.poll_effect() {
+/// Where the core's effects go.
+struct Effects {
+    client: Option<http::ReservationClient>,
+    http_done: mpsc::UnboundedSender<Input>,
+    stanzas: mpsc::Sender<Element>,
+    /// Stanzas that did not fit in the channel, in order.
+    backlog: VecDeque<Element>,
+    outbox: Option<outbox::Outbox>,
+}
+
+impl Effects {
+    fn dispatch(&mut self, focus: &mut Focus) {
+        let effects: Vec<Effect> = std::iter::from_fn(|| focus.poll_effect()).collect();
+        // Outbox changes are made durable before anything that follows them happens.
+        let changes: Vec<OutboxChange> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Outbox(change) => Some(change.clone()),
+                _ => None,
+            })
+            .collect();
+        if let Some(outbox) = &mut self.outbox {
+            if let Err(e) = outbox.apply(&changes) {
+                error!("cannot record reservations to delete: {e}");
+            }
+        }
+        for effect in effects {
             match effect {
-                Effect::Send(stanza) => {
-                    if stanza_tx.send(stanza).is_err() {
-                        warn!("the connection task has stopped; dropping a stanza");
-                    }
-                }
+                Effect::Send(stanza) => self.send(stanza),
                 Effect::Http(call) => {
-                    let (client, done) = (client.clone(), http_tx.clone());
+                    let (client, done) = (self.client.clone(), self.http_done.clone());
                     tokio::spawn(async move {
                         let outcome = match &client {
                             Some(client) => client.perform(&call).await,
@@ -69,51 +80,128 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                         let _ = done.send(Input::Http { id: call.id, outcome });
                     });
                 }
+                Effect::Outbox(_) => {}
             }
         }
+    }
+
+    fn send(&mut self, stanza: Element) {
+        if !self.backlog.is_empty() {
+            return self.backlog.push_back(stanza);
+        }
+        match self.stanzas.try_send(stanza) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(stanza)) => self.backlog.push_back(stanza),
+            Err(mpsc::error::TrySendError::Closed(_)) => warn!("the connection task has stopped; dropping a stanza"),
+        }
+    }
+}
+
+/// Runs the focus until `shutdown` completes, then leaves every room and waits (briefly) for
+/// pending reservation DELETEs.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let (client, outbox) = match config.reservation.enabled {
+        true => (
+            Some(http::ReservationClient::new(&config.reservation)?),
+            Some(outbox::Outbox::open(&config.state.directory)?),
+        ),
+        false => (None, None),
     };
+    let mut focus = Focus::new(Settings::from_config(&config));
+    if let Some(outbox) = &outbox {
+        if !outbox.is_empty() {
+            info!(count = outbox.len(), "reservations left to delete by an earlier run");
+        }
+        focus.restore_deletes(Utc::now(), outbox.entries());
+    }
+    let (event_tx, mut event_rx) = mpsc::channel(INCOMING_QUEUE);
+    let (link_tx, mut link_rx) = watch::channel(component::LinkState::default());
+    let (stanza_tx, stanza_rx) = mpsc::channel(config.limits.outgoing_queue);
+    let (http_tx, mut http_rx) = mpsc::unbounded_channel();
+    let connection = tokio::spawn(component::run(
+        component::Settings {
+            host: config.xmpp.host.clone(),
+            port: config.xmpp.port,
+            jid: config.xmpp.component.parse().expect("validated by Config"),
+            secret: config.xmpp.secret.clone(),
+            keepalive: config.xmpp.keepalive,
+            reconnect_max_delay: config.xmpp.reconnect_max_delay,
+            write_timeout: config.xmpp.write_timeout,
+            limits: StreamLimits {
+                max_stanza_size: config.limits.max_stanza_size,
+                max_depth: config.limits.max_depth,
+            },
+        },
+        event_tx,
+        link_tx,
+        stanza_rx,
+    ));
+    let mut effects = Effects { client, http_done: http_tx, stanzas: stanza_tx, backlog: VecDeque::new(), outbox };
+    let mut link = component::LinkState::default();
     tokio::pin!(shutdown);
     loop {
-        dispatch(&mut focus);
+        effects.dispatch(&mut focus);
         let sleep = sleep_until(focus.poll_timeout());
+        let backlogged = !effects.backlog.is_empty();
         tokio::select! {
-            event = event_rx.recv() => {
-                let Some(event) = event else { break };
-                focus.handle(Utc::now(), to_input(event));
+            _ = &mut shutdown => break,
+            changed = link_rx.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let now = *link_rx.borrow_and_update();
+                // A flap can be seen as one change: a new session means the old one went down.
+                if link.up && (!now.up || now.session != link.session) {
+                    focus.handle(Utc::now(), Input::Disconnected);
+                }
+                if now.up && (!link.up || now.session != link.session) {
+                    focus.handle(Utc::now(), Input::Connected);
+                }
+                link = now;
+            }
+            permit = effects.stanzas.reserve(), if backlogged => {
+                if let Ok(permit) = permit {
+                    permit.send(effects.backlog.pop_front().expect("backlogged"));
+                }
             }
             Some(input) = http_rx.recv() => focus.handle(Utc::now(), input),
+            event = event_rx.recv(), if !backlogged => {
+                let Some(event) = event else { break };
+                let input = match event {
+                    component::Event::Stanza(stanza) => Input::Stanza(stanza),
+                    component::Event::Rejected(rejected) => Input::Rejected(rejected),
+                };
+                focus.handle(Utc::now(), input);
+            }
             _ = sleep => focus.handle_timeout(Utc::now()),
-            _ = &mut shutdown => break,
         }
     }
     info!(conferences = focus.conference_count(), "shutting down");
     focus.shutdown(Utc::now());
-    dispatch(&mut focus);
+    effects.dispatch(&mut focus);
     let grace = tokio::time::sleep(SHUTDOWN_GRACE);
     tokio::pin!(grace);
-    while focus.has_pending_http() {
+    while focus.has_pending_http() || !effects.backlog.is_empty() {
+        let backlogged = !effects.backlog.is_empty();
         tokio::select! {
+            permit = effects.stanzas.reserve(), if backlogged => {
+                if let Ok(permit) = permit {
+                    permit.send(effects.backlog.pop_front().expect("backlogged"));
+                }
+            }
             Some(input) = http_rx.recv() => focus.handle(Utc::now(), input),
             _ = sleep_until(focus.poll_timeout()) => focus.handle_timeout(Utc::now()),
             _ = &mut grace => {
-                warn!("stopping with reservation DELETEs still pending");
+                warn!("stopping with reservation DELETEs still pending; the next start resumes them");
                 break;
             }
         }
-        dispatch(&mut focus);
+        effects.dispatch(&mut focus);
     }
     // Closing the stanza channel makes the connection task close the stream after flushing.
-    drop(stanza_tx);
+    drop(effects);
     let _ = tokio::time::timeout(Duration::from_secs(2), connection).await;
     Ok(())
-}
-
-fn to_input(event: component::Event) -> Input {
-    match event {
-        component::Event::Connected => Input::Connected,
-        component::Event::Disconnected => Input::Disconnected,
-        component::Event::Stanza(stanza) => Input::Stanza(stanza),
-    }
 }
 
 /// Sleeps until a core deadline (forever when there is none).

@@ -64,9 +64,17 @@ pub fn config(component_port: u16, extra: &str) -> Config {
         .expect("test configuration is valid")
 }
 
-/// `[reservation]` pointing at a test server, with quick retries.
+/// `[reservation]` pointing at a test server, with quick retries, and a fresh state directory
+/// for the outbox of DELETEs.
 pub fn reservation(base_url: &str) -> String {
-    format!("[reservation]\nenabled = true\nbase_url = \"{base_url}\"\ntimeout = \"1s\"\nretries = 2\nretry_delay = \"200ms\"\nrefusal_cache = \"0s\"\n")
+    let state = state_directory();
+    format!("[reservation]\nenabled = true\nbase_url = \"{base_url}\"\ntimeout = \"1s\"\nretries = 2\nretry_delay = \"200ms\"\nrefusal_cache = \"0s\"\n[state]\ndirectory = \"{}\"\n", state.display())
+}
+
+/// A new directory under the system's temporary directory that outlives the test's handles, so
+/// that a focus restarted on it finds its outbox.
+pub fn state_directory() -> std::path::PathBuf {
+    tempfile::Builder::new().prefix("jitsi-focus-state-").tempdir().expect("a temporary directory").keep()
 }
 
 /// Waits until the focus component answers disco#info through Prosody (Prosody answers

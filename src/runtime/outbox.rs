@@ -1,0 +1,183 @@
+//! The durable outbox: reservations the focus must delete, in an append-only file in the state
+//! directory, so that a DELETE survives a stop, a crash or a restart.
+//!
+//! Each line is one JSON change (`{"put":{…}}` or `{"remove":"id"}`); a batch of changes is
+//! written and `fdatasync`ed at once. On start the file is replayed (a torn last line from a
+//! crash is ignored) and rewritten compactly through a temporary file and an atomic rename.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use crate::core::{OutboxChange, StoredDelete};
+
+pub const FILE_NAME: &str = "reservation-outbox.jsonl";
+
+#[derive(Debug, thiserror::Error)]
+#[error("state.directory: {path}: {source}")]
+pub struct OutboxError {
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Line {
+    Put(StoredDelete),
+    Remove(String),
+}
+
+pub struct Outbox {
+    path: PathBuf,
+    file: File,
+    entries: BTreeMap<String, StoredDelete>,
+    /// Lines in the file; it is compacted when they far outnumber the entries.
+    lines: usize,
+}
+
+impl Outbox {
+    /// Opens (creating the directory and the file if needed) and replays the outbox.
+    pub fn open(directory: &Path) -> Result<Outbox, OutboxError> {
+        let path = directory.join(FILE_NAME);
+        let error = |source| OutboxError { path: path.clone(), source };
+        fs::create_dir_all(directory).map_err(|source| OutboxError { path: directory.into(), source })?;
+        let mut entries = BTreeMap::new();
+        match File::open(&path) {
+            Ok(file) => {
+                for (n, line) in BufReader::new(file).split(b'\n').enumerate() {
+                    let line = line.map_err(error)?;
+                    match serde_json::from_slice::<Line>(&line) {
+                        Ok(Line::Put(record)) => {
+                            entries.insert(record.id.clone(), record);
+                        }
+                        Ok(Line::Remove(id)) => {
+                            entries.remove(&id);
+                        }
+                        // A crash in the middle of a write leaves a torn last line.
+                        Err(e) => warn!(path = %path.display(), line = n + 1, "skipping an unreadable outbox line: {e}"),
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(error(e)),
+        }
+        let file = rewrite(&path, &entries).map_err(error)?;
+        let lines = entries.len();
+        Ok(Outbox { path, file, entries, lines })
+    }
+
+    /// The reservations still to delete.
+    pub fn entries(&self) -> Vec<StoredDelete> {
+        self.entries.values().cloned().collect()
+    }
+
+    /// Records a batch of changes durably (one `fdatasync`).
+    pub fn apply(&mut self, changes: &[OutboxChange]) -> Result<(), OutboxError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        for change in changes {
+            let line = match change {
+                OutboxChange::Put(record) => {
+                    self.entries.insert(record.id.clone(), record.clone());
+                    Line::Put(record.clone())
+                }
+                OutboxChange::Remove(id) => {
+                    self.entries.remove(id);
+                    Line::Remove(id.clone())
+                }
+            };
+            serde_json::to_writer(&mut bytes, &line).expect("outbox lines serialise");
+            bytes.push(b'\n');
+        }
+        let error = |source| OutboxError { path: self.path.clone(), source };
+        self.file.write_all(&bytes).map_err(error)?;
+        self.file.sync_data().map_err(error)?;
+        self.lines += changes.len();
+        if self.lines > 2 * self.entries.len() + 1000 {
+            self.file = rewrite(&self.path, &self.entries).map_err(error)?;
+            self.lines = self.entries.len();
+        }
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Writes `entries` to a new file that atomically replaces `path`, and opens it for appending.
+fn rewrite(path: &Path, entries: &BTreeMap<String, StoredDelete>) -> std::io::Result<File> {
+    let temporary = path.with_extension("jsonl.tmp");
+    let mut file = File::create(&temporary)?;
+    let mut bytes = Vec::new();
+    for record in entries.values() {
+        serde_json::to_writer(&mut bytes, &Line::Put(record.clone())).expect("outbox lines serialise");
+        bytes.push(b'\n');
+    }
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    fs::rename(&temporary, path)?;
+    if let Some(directory) = path.parent() {
+        // The rename itself must reach the disk.
+        File::open(directory)?.sync_all()?;
+    }
+    OpenOptions::new().append(true).open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> StoredDelete {
+        StoredDelete { id: id.into(), room: "r@conference.meet.test".into(), ended_at: None }
+    }
+
+    #[test]
+    fn changes_survive_a_reopen_and_a_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outbox = Outbox::open(dir.path()).unwrap();
+        assert!(outbox.is_empty());
+        outbox
+            .apply(&[OutboxChange::Put(record("1")), OutboxChange::Put(record("2")), OutboxChange::Remove("1".into())])
+            .unwrap();
+        drop(outbox);
+        // A crash in the middle of a write.
+        let path = dir.path().join(FILE_NAME);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"put\":{\"id\":\"3\",\"ro").unwrap();
+        let outbox = Outbox::open(dir.path()).unwrap();
+        assert_eq!(outbox.entries(), vec![record("2")]);
+        // Reopening compacted the file to the live entries.
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 1);
+    }
+
+    #[test]
+    fn the_file_is_compacted_as_it_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outbox = Outbox::open(dir.path()).unwrap();
+        for n in 0..3000 {
+            let id = n.to_string();
+            outbox.apply(&[OutboxChange::Put(record(&id)), OutboxChange::Remove(id)]).unwrap();
+        }
+        outbox.apply(&[OutboxChange::Put(record("last"))]).unwrap();
+        let lines = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap().lines().count();
+        assert!(lines <= 1001, "{lines} lines");
+        assert_eq!(Outbox::open(dir.path()).unwrap().entries(), vec![record("last")]);
+    }
+
+    #[test]
+    fn an_unusable_directory_is_named() {
+        let error = Outbox::open(Path::new("/proc/version/x")).err().unwrap().to_string();
+        assert!(error.starts_with("state.directory: /proc/version/x"), "{error}");
+    }
+}

@@ -1,0 +1,358 @@
+//! The XEP-0114 stream as the focus reads it: a sans-IO reader that turns bytes into stanzas
+//! under hard limits on nesting depth and stanza size.
+//!
+//! Anything Prosody relays reaches us here, so the limits are what keeps hostile input from
+//! crashing the process or cutting the link. `minidom` elements are recursive (cloning,
+//! dropping and serialising them recurses once per level), so a stanza nested deeper than
+//! `max_depth` is never built: its events are counted and thrown away, and only its envelope
+//! (name, `id`, `type`, `from`, `to`) is kept so that the core can answer it. The same for a
+//! stanza over `max_stanza_size` bytes. The XML lexer's own token limit (which ends the whole
+//! stream when exceeded) is set far above anything Prosody relays, so one long attribute is just
+//! an oversized stanza, not a broken link.
+
+use std::collections::BTreeMap;
+
+use minidom::rxml::{self, Parse, RawEvent, RawParser, WithOptions};
+use minidom::tree_builder::TreeBuilder;
+use minidom::Element;
+
+/// The lexer's token limit is at least this (Prosody's largest default stanza limit, s2s, is
+/// 512 KiB; an attribute value can be no longer than its stanza).
+const MIN_TOKEN_LENGTH: usize = 2 * 1024 * 1024;
+/// Longest `id`, `type`, `from` or `to` kept from a rejected stanza: a JID is at most 3071 bytes.
+const MAX_ENVELOPE_VALUE: usize = 3072;
+
+/// Limits on what one stanza may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Bytes of one stanza, counted as they appear on the wire.
+    pub max_stanza_size: usize,
+    /// Element nesting: the stanza element itself is depth 1.
+    pub max_depth: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits { max_stanza_size: 256 * 1024, max_depth: 32 }
+    }
+}
+
+/// Why a stanza was not built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    TooDeep { limit: usize },
+    TooLarge { limit: usize },
+    /// Not namespace-well-formed (an undeclared prefix, say).
+    Malformed,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::TooDeep { limit } => write!(f, "the stanza is nested deeper than {limit} elements"),
+            Rejection::TooLarge { limit } => write!(f, "the stanza is larger than {limit} bytes"),
+            Rejection::Malformed => write!(f, "the stanza is not namespace-well-formed XML"),
+        }
+    }
+}
+
+/// What is left of a stanza that was not built: enough to answer it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedStanza {
+    /// The element's local name: `iq`, `presence`, `message` or anything else.
+    pub name: String,
+    pub id: Option<String>,
+    pub type_: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub why: Rejection,
+}
+
+/// What the reader produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    /// The peer's stream header, with its `id` (needed for the component handshake).
+    Header { id: Option<String> },
+    Stanza(Element),
+    Rejected(RejectedStanza),
+    /// `</stream:stream>`: the peer closed the stream.
+    Closed,
+}
+
+/// The stream is broken beyond one stanza: the connection must be dropped.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid XML on the stream: {0}")]
+pub struct StreamError(String);
+
+/// The stanza being read.
+struct Current {
+    /// `None` once the stanza was rejected: the rest of it is skipped.
+    builder: Option<TreeBuilder>,
+    envelope: RejectedStanza,
+    bytes: usize,
+}
+
+/// Reads a component stream: feed it bytes with [`StreamReader::next`].
+pub struct StreamReader {
+    parser: RawParser,
+    limits: StreamLimits,
+    /// Element depth, counting the stream element as 1.
+    depth: usize,
+    /// Namespace declarations of the stream header, which every stanza inherits.
+    stream_prefixes: BTreeMap<Option<String>, String>,
+    header_id: Option<String>,
+    current: Option<Current>,
+}
+
+impl StreamReader {
+    pub fn new(limits: StreamLimits) -> StreamReader {
+        let options = rxml::Options {
+            max_token_length: limits.max_stanza_size.max(MIN_TOKEN_LENGTH),
+            ..rxml::Options::default()
+        };
+        StreamReader {
+            parser: RawParser::with_options(options),
+            limits,
+            depth: 0,
+            stream_prefixes: BTreeMap::new(),
+            header_id: None,
+            current: None,
+        }
+    }
+
+    /// Reads from `buf` (advancing it) until an item is complete; `Ok(None)` means every byte was
+    /// consumed and more are needed. Call again with the rest of `buf` after an item.
+    pub fn next(&mut self, buf: &mut &[u8]) -> Result<Option<Item>, StreamError> {
+        loop {
+            let event = match self.parser.parse(buf, false) {
+                Ok(Some(event)) => event,
+                Ok(None) => return Ok(Some(Item::Closed)),
+                Err(rxml::error::EndOrError::NeedMoreData) => return Ok(None),
+                Err(rxml::error::EndOrError::Error(e)) => return Err(StreamError(e.to_string())),
+            };
+            if let Some(item) = self.on_event(event) {
+                return Ok(Some(item));
+            }
+        }
+    }
+
+    fn on_event(&mut self, event: RawEvent) -> Option<Item> {
+        let size = event.metrics().len();
+        match &event {
+            RawEvent::XmlDeclaration(..) => return None,
+            RawEvent::ElementHeadOpen(..) => self.depth += 1,
+            _ => {}
+        }
+        let depth = self.depth;
+        if let RawEvent::ElementFoot(_) = event {
+            self.depth -= 1;
+        }
+        match depth {
+            0 => None, // text between stanzas: whitespace keepalives
+            1 => self.on_stream_event(event),
+            _ => self.on_stanza_event(event, depth, size),
+        }
+    }
+
+    fn on_stream_event(&mut self, event: RawEvent) -> Option<Item> {
+        match event {
+            RawEvent::Attribute(_, (prefix, name), value) => {
+                match (prefix.as_ref().map(|p| p.as_str()), name.as_str()) {
+                    (None, "xmlns") => {
+                        self.stream_prefixes.insert(None, value);
+                    }
+                    (Some("xmlns"), prefix) => {
+                        self.stream_prefixes.insert(Some(prefix.to_owned()), value);
+                    }
+                    (None, "id") => self.header_id = Some(value),
+                    _ => {}
+                }
+                None
+            }
+            RawEvent::ElementHeadClose(_) => Some(Item::Header { id: self.header_id.take() }),
+            RawEvent::ElementFoot(_) => Some(Item::Closed),
+            _ => None,
+        }
+    }
+
+    fn on_stanza_event(&mut self, event: RawEvent, depth: usize, size: usize) -> Option<Item> {
+        // Depth 2 is the stanza element itself.
+        let stanza_depth = depth - 1;
+        if let RawEvent::ElementHeadOpen(_, (_, name)) = &event {
+            if stanza_depth == 1 {
+                let builder =
+                    TreeBuilder::new().with_prefixes_stack(vec![self.stream_prefixes.clone().into()]);
+                self.current = Some(Current {
+                    builder: Some(builder),
+                    envelope: RejectedStanza {
+                        name: name.to_string(),
+                        id: None,
+                        type_: None,
+                        from: None,
+                        to: None,
+                        why: Rejection::Malformed,
+                    },
+                    bytes: 0,
+                });
+            }
+        }
+        let current = self.current.as_mut()?;
+        current.bytes = current.bytes.saturating_add(size);
+        if stanza_depth == 1 {
+            if let RawEvent::Attribute(_, (None, name), value) = &event {
+                let slot = match name.as_str() {
+                    "id" => Some(&mut current.envelope.id),
+                    "type" => Some(&mut current.envelope.type_),
+                    "from" => Some(&mut current.envelope.from),
+                    "to" => Some(&mut current.envelope.to),
+                    _ => None,
+                };
+                if let Some(slot) = slot.filter(|_| value.len() <= MAX_ENVELOPE_VALUE) {
+                    *slot = Some(value.clone());
+                }
+            }
+        }
+        let ends_stanza = stanza_depth == 1 && matches!(event, RawEvent::ElementFoot(_));
+        if current.builder.is_some() {
+            let rejection = if stanza_depth > self.limits.max_depth {
+                Some(Rejection::TooDeep { limit: self.limits.max_depth })
+            } else if current.bytes > self.limits.max_stanza_size {
+                Some(Rejection::TooLarge { limit: self.limits.max_stanza_size })
+            } else {
+                let builder = current.builder.as_mut().expect("checked above");
+                builder.process_event(event).err().map(|_| Rejection::Malformed)
+            };
+            if let Some(why) = rejection {
+                // Dropping the partial tree is safe: it is at most `max_depth` deep.
+                current.builder = None;
+                current.envelope.why = why;
+            }
+        }
+        if !ends_stanza {
+            return None;
+        }
+        let current = self.current.take().expect("checked above");
+        match current.builder.and_then(|mut b| b.root.take()) {
+            Some(stanza) => Some(Item::Stanza(stanza)),
+            None => Some(Item::Rejected(current.envelope)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' from='focus.meet.test' id='abc123'>";
+
+    /// Feeds `input` in chunks of `chunk` bytes and collects the items.
+    fn read_all(limits: StreamLimits, input: &str, chunk: usize) -> Result<Vec<Item>, StreamError> {
+        let mut reader = StreamReader::new(limits);
+        let mut items = Vec::new();
+        for piece in input.as_bytes().chunks(chunk) {
+            let mut buf = piece;
+            while let Some(item) = reader.next(&mut buf)? {
+                items.push(item);
+            }
+            assert!(buf.is_empty(), "the reader consumes everything before asking for more");
+        }
+        Ok(items)
+    }
+
+    fn stanzas(items: &[Item]) -> Vec<&Element> {
+        items.iter().filter_map(|i| if let Item::Stanza(s) = i { Some(s) } else { None }).collect()
+    }
+
+    #[test]
+    fn header_and_stanzas_in_any_chunking() {
+        let input = format!("{HEADER}<handshake/> <iq type='get' id='1' from='a@b/c' to='focus.meet.test'><ping xmlns='urn:xmpp:ping'/></iq><presence from='r@conference.meet.test/n'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='owner'/></x></presence></stream:stream>");
+        for chunk in [1, 3, 7, 64, 10_000] {
+            let items = read_all(StreamLimits::default(), &input, chunk).unwrap();
+            assert_eq!(items.first(), Some(&Item::Header { id: Some("abc123".into()) }), "chunk {chunk}");
+            assert_eq!(items.last(), Some(&Item::Closed));
+            let stanzas = stanzas(&items);
+            assert_eq!(stanzas.len(), 3);
+            assert!(stanzas[0].is("handshake", "jabber:component:accept"));
+            assert!(stanzas[1].get_child("ping", "urn:xmpp:ping").is_some());
+            assert_eq!(stanzas[1].ns(), "jabber:component:accept", "inherits the stream's default namespace");
+            assert_eq!(stanzas[2].attr("from"), Some("r@conference.meet.test/n"));
+        }
+    }
+
+    fn nested(depth: usize) -> String {
+        format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth))
+    }
+
+    #[test]
+    fn a_deep_stanza_is_rejected_with_its_envelope_and_the_stream_goes_on() {
+        for depth in [31, 32, 4_000, 100_000] {
+            let input = format!(
+                "{HEADER}<iq type='set' id='deep' from='u@meet.test/r' to='focus.meet.test'><conference xmlns='http://jitsi.org/protocol/focus'>{}</conference></iq><iq type='get' id='after' from='u@meet.test/r'/>",
+                nested(depth)
+            );
+            let items = read_all(StreamLimits { max_stanza_size: 10 << 20, max_depth: 32 }, &input, 4096).unwrap();
+            let after = stanzas(&items).into_iter().find(|s| s.attr("id") == Some("after"));
+            assert!(after.is_some(), "the next stanza is read (depth {depth})");
+            let rejected = items.iter().find_map(|i| if let Item::Rejected(r) = i { Some(r) } else { None });
+            // iq(1) > conference(2) > a… : `depth` a-elements reach depth depth+2.
+            if depth + 2 <= 32 {
+                assert!(rejected.is_none(), "depth {depth} is within the limit");
+            } else {
+                let rejected = rejected.expect("rejected");
+                assert_eq!(rejected.why, Rejection::TooDeep { limit: 32 });
+                assert_eq!(
+                    (rejected.name.as_str(), rejected.id.as_deref(), rejected.type_.as_deref()),
+                    ("iq", Some("deep"), Some("set"))
+                );
+                assert_eq!(rejected.from.as_deref(), Some("u@meet.test/r"));
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_attribute_is_an_oversized_stanza_not_a_broken_stream() {
+        let long = "x".repeat(300_000);
+        let input = format!(
+            "{HEADER}<iq type='set' id='long' from='u@meet.test/r'><conference xmlns='http://jitsi.org/protocol/focus' room='{long}'/></iq><iq type='get' id='after' from='u@meet.test/r'/>"
+        );
+        let items = read_all(StreamLimits::default(), &input, 8192).unwrap();
+        let rejected = items.iter().find_map(|i| if let Item::Rejected(r) = i { Some(r) } else { None }).unwrap();
+        assert_eq!(rejected.why, Rejection::TooLarge { limit: 256 * 1024 });
+        assert_eq!(stanzas(&items).last().unwrap().attr("id"), Some("after"));
+        // 9,000 bytes is well within the stanza limit: the stanza is read whole.
+        let input = format!("{HEADER}<iq type='set' id='9k' from='u@meet.test/r'><c xmlns='x' room='{}'/></iq>", "y".repeat(9000));
+        let items = read_all(StreamLimits::default(), &input, 1000).unwrap();
+        assert_eq!(stanzas(&items)[0].get_child("c", "x").unwrap().attr("room").unwrap().len(), 9000);
+    }
+
+    #[test]
+    fn huge_text_is_rejected_by_size() {
+        let input = format!("{HEADER}<message id='m' from='a@b/c'><body>{}</body></message><iq id='n' type='get' from='a@b/c'/>", "z".repeat(1 << 20));
+        let items = read_all(StreamLimits::default(), &input, 65536).unwrap();
+        assert!(matches!(&items[1], Item::Rejected(r) if r.name == "message" && r.id.as_deref() == Some("m")));
+        assert_eq!(stanzas(&items).len(), 1);
+    }
+
+    #[test]
+    fn an_undeclared_prefix_rejects_only_that_stanza() {
+        let input = format!("{HEADER}<iq type='get' id='p' from='a@b/c'><foo:bar/></iq><iq id='n' type='get' from='a@b/c'/>");
+        let items = read_all(StreamLimits::default(), &input, 16).unwrap();
+        assert!(matches!(&items[1], Item::Rejected(r) if r.why == Rejection::Malformed && r.id.as_deref() == Some("p")));
+        assert_eq!(stanzas(&items)[0].attr("id"), Some("n"));
+    }
+
+    #[test]
+    fn broken_xml_is_a_stream_error() {
+        assert!(read_all(StreamLimits::default(), &format!("{HEADER}<iq></presence>"), 5).is_err());
+        assert!(read_all(StreamLimits::default(), &format!("{HEADER}<iq>&undefined;</iq>"), 5).is_err());
+    }
+
+    #[test]
+    fn envelope_values_longer_than_a_jid_are_not_kept() {
+        let input = format!("{HEADER}<iq type='get' id='{}' from='a@b/c'>{}</iq>", "i".repeat(5000), nested(40));
+        let items = read_all(StreamLimits::default(), &input, 999).unwrap();
+        let Item::Rejected(rejected) = &items[1] else { panic!("{items:?}") };
+        assert_eq!(rejected.id, None);
+        assert_eq!(rejected.from.as_deref(), Some("a@b/c"));
+    }
+}
