@@ -118,7 +118,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let (link_tx, mut link_rx) = watch::channel(component::LinkState::default());
     let (stanza_tx, stanza_rx) = mpsc::channel(config.limits.outgoing_queue);
     let (http_tx, mut http_rx) = mpsc::unbounded_channel();
-    let connection = tokio::spawn(component::run(
+    let mut connection = AbortOnDrop(tokio::spawn(component::run(
         component::Settings {
             host: config.xmpp.host.clone(),
             port: config.xmpp.port,
@@ -135,7 +135,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         event_tx,
         link_tx,
         stanza_rx,
-    ));
+    )));
     let mut effects = Effects { client, http_done: http_tx, stanzas: stanza_tx, backlog: VecDeque::new(), outbox };
     let mut link = component::LinkState::default();
     tokio::pin!(shutdown);
@@ -200,8 +200,17 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     // Closing the stanza channel makes the connection task close the stream after flushing.
     drop(effects);
-    let _ = tokio::time::timeout(Duration::from_secs(2), connection).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), &mut connection.0).await;
     Ok(())
+}
+
+/// The connection task ends with the runtime, also when the runtime's future is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Sleeps until a core deadline (forever when there is none).

@@ -67,7 +67,11 @@ pub fn config(component_port: u16, extra: &str) -> Config {
 /// `[reservation]` pointing at a test server, with quick retries, and a fresh state directory
 /// for the outbox of DELETEs.
 pub fn reservation(base_url: &str) -> String {
-    let state = state_directory();
+    reservation_in(base_url, &state_directory())
+}
+
+/// `[reservation]` as [`reservation`], keeping the outbox in `state`.
+pub fn reservation_in(base_url: &str, state: &std::path::Path) -> String {
     format!("[reservation]\nenabled = true\nbase_url = \"{base_url}\"\ntimeout = \"1s\"\nretries = 2\nretry_delay = \"200ms\"\nrefusal_cache = \"0s\"\n[state]\ndirectory = \"{}\"\n", state.display())
 }
 

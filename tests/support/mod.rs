@@ -9,11 +9,13 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
+pub mod component_peer;
 pub mod prosody;
 pub mod proxy;
 pub mod reservation;
 
 pub use client::TestClient;
+pub use component_peer::ComponentPeer;
 pub use prosody::{Prosody, ProsodyOptions};
 pub use proxy::TcpProxy;
 pub use reservation::{Recorded, Reply, ReservationServer};
