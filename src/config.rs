@@ -1036,6 +1036,31 @@ MEUCIQCpYTOM6J1U9ct9PXwj9KuVX2sUIeGa5m3RMhYa2m2HVwIgTsfbcRHLrsOl
     }
 
     #[test]
+    fn every_key_is_documented_in_the_shipped_example_with_its_default() {
+        let example = include_str!("../config/jitsi-focus.toml");
+        let readme = include_str!("../README.md");
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        for (section, keys) in &defaults {
+            assert!(example.contains(&format!("[{section}]")), "[{section}] missing from the example");
+            for key in keys.as_table().unwrap().keys() {
+                let table = format!("[{section}.{key}]");
+                assert!(
+                    example.contains(&format!("{key} =")) || example.contains(&table),
+                    "{section}.{key} missing from the example"
+                );
+                assert!(readme.contains(&format!("`{section}.{key}`")), "{section}.{key} missing from README.md");
+            }
+        }
+        let with_secret = example.replace("# secret = \"change-me\"", "secret = \"s\"");
+        let config = Config::from_toml(&with_secret).unwrap();
+        assert_eq!(config.limits, LimitsConfig::default());
+        assert_eq!(config.state, StateConfig::default());
+        assert_eq!(config.xmpp.write_timeout, XmppConfig::default().write_timeout);
+        assert_eq!(config.reservation.delete_give_up, ReservationConfig::default().delete_give_up);
+        assert_eq!(config.reservation.max_body_size, ReservationConfig::default().max_body_size);
+    }
+
+    #[test]
     fn redaction_hides_secret_and_headers() {
         let toml = format!("{MINIMAL}\n[reservation]\nheaders = {{ Authorization = \"Bearer tok\" }}");
         let shown = Config::from_toml(&toml).unwrap().redacted_toml();
