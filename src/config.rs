@@ -1,13 +1,17 @@
 //! Configuration: built-in defaults, then the TOML file, then `JITSI_FOCUS_<SECTION>__<KEY>`
 //! environment variables. Unknown keys and bad values stop start-up with a message that names
-//! the key.
+//! the key. No message ever quotes a configured value: a secret typed into the wrong place
+//! must not end up in a terminal, a journal or a CI log.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
+use figment::error::{Actual, Kind};
+use figment::providers::Serialized;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use xmpp_parsers::jid::BareJid;
@@ -16,12 +20,17 @@ use xmpp_parsers::jid::BareJid;
 pub const DEFAULT_PATH: &str = "/etc/jitsi-focus/jitsi-focus.toml";
 /// Environment variables with this prefix override the file; `__` separates section and key.
 pub const ENV_PREFIX: &str = "JITSI_FOCUS_";
+/// The file in `state.directory` that holds reservation DELETEs not yet confirmed.
+pub const OUTBOX_FILE: &str = "reservation-deletes.outbox";
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("configuration file {path}: {message}")]
     File { path: PathBuf, message: String },
-    /// figment's message names the key and the source (file or environment variable).
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    /// Type errors from deserialising: each names the key and where its value came from, never
+    /// the value itself.
     #[error("{0}")]
     Invalid(String),
     #[error("{key}: {message}")]
@@ -39,52 +48,9 @@ pub struct Config {
     pub reservation: ReservationConfig,
     pub conference: ConferenceConfig,
     pub auth: AuthConfig,
-    pub log: LogConfig,
     pub limits: LimitsConfig,
     pub state: StateConfig,
-}
-
-// TEMPORARY (merged from the config branch): limits and state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    pub max_stanza_size: usize,
-    pub max_depth: usize,
-    pub max_pending_conferences: usize,
-    pub max_conferences: usize,
-    pub max_waiters_per_conference: usize,
-    pub max_participants_per_conference: usize,
-    pub max_refusals_cached: usize,
-    pub max_sessions: usize,
-    pub outgoing_queue: usize,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        LimitsConfig {
-            max_stanza_size: 262144,
-            max_depth: 32,
-            max_pending_conferences: 1000,
-            max_conferences: 10000,
-            max_waiters_per_conference: 100,
-            max_participants_per_conference: 1000,
-            max_refusals_cached: 10000,
-            max_sessions: 100000,
-            outgoing_queue: 4096,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StateConfig {
-    pub directory: PathBuf,
-}
-
-impl Default for StateConfig {
-    fn default() -> Self {
-        StateConfig { directory: "/var/lib/jitsi-focus".into() }
-    }
+    pub log: LogConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +72,8 @@ pub struct XmppConfig {
     /// Longest wait between reconnection attempts (the back-off starts at 250 ms).
     #[serde(with = "humantime_serde")]
     pub reconnect_max_delay: Duration,
+    /// A write to Prosody that does not complete in this time drops the link, which is then
+    /// reconnected.
     #[serde(with = "humantime_serde")]
     pub write_timeout: Duration,
     /// Domains whose occupants may claim to be recorders, SIP gateways or transcribers
@@ -135,7 +103,7 @@ pub struct ReservationConfig {
     pub enabled: bool,
     /// The API's base URL; we call `{base_url}/conference` and `{base_url}/conference/{id}`.
     pub base_url: String,
-    /// Time limit of one HTTP attempt.
+    /// Time limit of one HTTP attempt, counted from the moment it is sent.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// Extra attempts after a 5xx answer or a connection failure (never after a 4xx).
@@ -150,9 +118,13 @@ pub struct ReservationConfig {
     /// without another API call.
     #[serde(with = "humantime_serde")]
     pub refusal_cache: Duration,
+    /// HTTP calls in flight to the API at once; further calls wait for their turn.
     pub max_concurrent_calls: usize,
+    /// Bytes of an answer's body that are read; a longer answer is an invalid response.
     pub max_body_size: usize,
+    /// Characters of a refusal text passed on to the client (longer ones are cut, with "…").
     pub max_message_length: usize,
+    /// A DELETE that keeps failing is given up this long after its conference ended.
     #[serde(with = "humantime_serde")]
     pub delete_give_up: Duration,
 }
@@ -169,7 +141,7 @@ impl Default for ReservationConfig {
             ca_file: None,
             refusal_cache: Duration::from_secs(10),
             max_concurrent_calls: 32,
-            max_body_size: 65536,
+            max_body_size: 64 * 1024,
             max_message_length: 1024,
             delete_give_up: Duration::from_secs(24 * 3600),
         }
@@ -220,6 +192,80 @@ impl Default for AuthConfig {
     }
 }
 
+/// Upper bounds on what outsiders can make the focus hold in memory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Bytes of one incoming stanza; bigger ones are skipped (IQ requests answered
+    /// `policy-violation`).
+    pub max_stanza_size: usize,
+    /// Element nesting depth of one incoming stanza.
+    pub max_depth: usize,
+    /// Conferences not yet running (reservation or room join in progress); beyond it new
+    /// rooms are answered `ready='false'` at once.
+    pub max_pending_conferences: usize,
+    /// All conferences; beyond it new rooms are answered `ready='false'`.
+    pub max_conferences: usize,
+    /// Requests waiting on one starting conference; beyond it `ready='false'` at once.
+    pub max_waiters_per_conference: usize,
+    pub max_participants_per_conference: usize,
+    /// Remembered refusals (see `reservation.refusal_cache`).
+    pub max_refusals_cached: usize,
+    /// Sign-in sessions.
+    pub max_sessions: usize,
+    /// Stanzas queued for Prosody before the focus stops reading (back-pressure).
+    pub outgoing_queue: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_stanza_size: 256 * 1024,
+            max_depth: 32,
+            max_pending_conferences: 1000,
+            max_conferences: 10_000,
+            max_waiters_per_conference: 100,
+            max_participants_per_conference: 1000,
+            max_refusals_cached: 10_000,
+            max_sessions: 100_000,
+            outgoing_queue: 4096,
+        }
+    }
+}
+
+/// Durable state: the outbox of reservation DELETEs, so that a restart does not forget them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Created if missing; only used when `reservation.enabled`. systemd's
+    /// `StateDirectory=jitsi-focus` provides `/var/lib/jitsi-focus`.
+    pub directory: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig { directory: PathBuf::from("/var/lib/jitsi-focus") }
+    }
+}
+
+impl StateConfig {
+    /// The file that holds reservation DELETEs not yet confirmed by the API.
+    pub fn outbox_file(&self) -> PathBuf {
+        self.directory.join(OUTBOX_FILE)
+    }
+
+    /// Creates the directory if it is missing and checks that it is one.
+    pub fn prepare(&self) -> Result<PathBuf, ConfigError> {
+        let error = |message: String| ConfigError::Key { key: "state.directory", message };
+        std::fs::create_dir_all(&self.directory)
+            .map_err(|e| error(format!("{}: cannot create it: {e}", self.directory.display())))?;
+        if !self.directory.is_dir() {
+            return Err(error(format!("{} is not a directory", self.directory.display())));
+        }
+        Ok(self.outbox_file())
+    }
+}
+
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -242,30 +288,272 @@ impl Default for LogConfig {
     }
 }
 
+/// The metadata name of values from the environment.
+const ENV_SOURCE: &str = "environment";
+
+/// A parsed TOML document, named by its path in error messages.
+struct FileProvider {
+    name: String,
+    table: toml::Table,
+}
+
+impl Provider for FileProvider {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(self.name.clone())
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Serialized::defaults(&self.table).data()
+    }
+}
+
+/// `JITSI_FOCUS_*` variables. Every value is kept as the exact string the environment holds
+/// (no type guessing: `123456` stays a string for `xmpp.secret`, `0123` keeps its zero); the
+/// lossy extraction turns it into a number, a boolean or a duration where the key is one.
+/// Only keys whose default is a list are parsed, in figment's syntax (`[a, b]`).
+struct EnvProvider {
+    dict: Dict,
+}
+
+impl Provider for EnvProvider {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(ENV_SOURCE)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.dict.clone()))
+    }
+}
+
+impl EnvProvider {
+    fn from_vars(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Result<Self, ConfigError> {
+        let shape = Value::serialize(Config::default()).expect("defaults serialise");
+        let mut dict = Dict::new();
+        for (name, value) in vars {
+            let lossy = name.to_string_lossy();
+            let Some(rest) = lossy
+                .get(..ENV_PREFIX.len())
+                .filter(|p| p.eq_ignore_ascii_case(ENV_PREFIX))
+                .map(|_| &lossy[ENV_PREFIX.len()..])
+            else {
+                continue;
+            };
+            let var = lossy.to_string();
+            if name.to_str().is_none() {
+                return Err(ConfigError::Env { var, message: "the name is not valid UTF-8".into() });
+            }
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            if path.iter().any(String::is_empty) {
+                return Err(ConfigError::Env {
+                    var,
+                    message: format!("is not a key: write {ENV_PREFIX}<SECTION>__<KEY>, e.g. {ENV_PREFIX}XMPP__SECRET"),
+                });
+            }
+            let Some(text) = value.to_str() else {
+                return Err(ConfigError::Env { var, message: "the value is not valid UTF-8".into() });
+            };
+            let is_list = path
+                .iter()
+                .try_fold(&shape, |node, key| node.as_dict().and_then(|d| d.get(key)))
+                .is_some_and(|node| matches!(node, Value::Array(..)));
+            let parsed = match is_list {
+                true => text.parse::<Value>().expect("infallible"),
+                false => Value::from(text.to_owned()),
+            };
+            insert(&mut dict, &path, parsed);
+        }
+        Ok(EnvProvider { dict })
+    }
+}
+
+fn insert(dict: &mut Dict, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [key] => {
+            dict.insert(key.clone(), value);
+        }
+        [key, rest @ ..] => {
+            let entry = dict.entry(key.clone()).or_insert_with(|| Dict::new().into());
+            if entry.as_dict().is_none() {
+                *entry = Dict::new().into();
+            }
+            if let Value::Dict(_, inner) = entry {
+                insert(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// Reads and parses a TOML file; every failure names the file. `Ok(None)`: an optional file
+/// that does not exist.
+fn read_file(path: &Path, require_file: bool) -> Result<Option<FileProvider>, ConfigError> {
+    let error = |message: String| ConfigError::File { path: path.into(), message };
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !require_file => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(error("no such file".into())),
+        Err(_) if path.is_dir() => return Err(error("is a directory, not a file".into())),
+        Err(e) => return Err(error(format!("cannot be read: {e}"))),
+    };
+    let text = String::from_utf8(bytes)
+        .map_err(|e| error(format!("is not UTF-8 text (invalid byte at offset {})", e.utf8_error().valid_up_to())))?;
+    parse_toml(&text, path.display().to_string()).map(Some).map_err(error)
+}
+
+/// Parses a TOML document. The error gives the line, column and what is wrong, but never the
+/// offending text: it may be a secret.
+fn parse_toml(text: &str, name: String) -> Result<FileProvider, String> {
+    match text.parse::<toml::Table>() {
+        Ok(table) => Ok(FileProvider { name, table }),
+        Err(e) => {
+            let at = e.span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                format!(" at line {line}, column {column}")
+            });
+            let message = e.message().trim().replace('\n', "; ");
+            Err(format!("invalid TOML{}: {message}", at.unwrap_or_default()))
+        }
+    }
+}
+
+fn is_secret(path: &[String]) -> bool {
+    matches!(path, [a, b, ..] if (a == "xmpp" && b == "secret") || (a == "reservation" && b == "headers"))
+}
+
+/// What kind of value was found, without the value.
+fn kind_of(actual: &Actual) -> &'static str {
+    match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+        Actual::Float(_) => "a float",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Bytes(_) => "bytes",
+        Actual::Unit | Actual::Option => "nothing",
+        Actual::Seq => "a list",
+        Actual::Map => "a table",
+        _ => "a value of another type",
+    }
+}
+
+fn one_of(names: &[&str]) -> String {
+    match names {
+        [] => "none".into(),
+        _ => names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// One figment error as `key: what is wrong (where the value came from)`.
+fn describe(error: &figment::Error) -> String {
+    let mut path = error.path.clone();
+    let what = match &error.kind {
+        Kind::Message(_) if is_secret(&path) => "invalid value".to_owned(),
+        Kind::Message(message) => message.clone(),
+        Kind::InvalidType(actual, expected) => format!("invalid type: found {}, expected {expected}", kind_of(actual)),
+        Kind::InvalidValue(actual, expected) => format!("invalid value ({}), expected {expected}", kind_of(actual)),
+        Kind::InvalidLength(n, expected) => format!("invalid length {n}, expected {expected}"),
+        Kind::UnknownVariant(_, expected) => format!("unknown value, expected one of {}", one_of(expected)),
+        Kind::UnknownField(field, expected) => {
+            if path.last() != Some(field) {
+                path.push(field.clone());
+            }
+            format!("unknown key (known keys here: {})", one_of(expected))
+        }
+        Kind::MissingField(field) => format!("missing key `{field}`"),
+        Kind::DuplicateField(field) => format!("duplicate key `{field}`"),
+        Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => "number out of range".to_owned(),
+        Kind::Unsupported(actual) => format!("unsupported type: {}", kind_of(actual)),
+        Kind::UnsupportedKey(actual, expected) => {
+            format!("unsupported key type: {}, expected {expected}", kind_of(actual))
+        }
+    };
+    let key = if path.is_empty() { "configuration".to_owned() } else { path.join(".") };
+    let source = match &error.metadata {
+        Some(md) if md.name == ENV_SOURCE => {
+            format!(" (environment variable {ENV_PREFIX}{})", path.join("__").to_ascii_uppercase())
+        }
+        Some(md) if md.name != "Serialized" && !md.name.is_empty() => format!(" (in {})", md.name),
+        _ => String::new(),
+    };
+    format!("{key}: {what}{source}")
+}
+
+/// Removes secret values from a message, whatever went wrong: defence in depth behind
+/// `describe`, which never quotes values. Very short secrets are left alone (they would mangle
+/// ordinary words and protect nothing).
+fn scrub(message: String, secrets: &[String]) -> String {
+    secrets.iter().filter(|s| s.chars().count() >= 4).fold(message, |m, s| m.replace(s.as_str(), REDACTED))
+}
+
+/// The values at secret keys in a provider's data, as text.
+fn secrets_in(dict: &Dict) -> Vec<String> {
+    fn text(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::String(_, s) => out.push(s.clone()),
+            Value::Num(_, n) => out.push(n.to_u128_lossy().map(|n| n.to_string()).unwrap_or_default()),
+            Value::Dict(_, d) => d.values().for_each(|v| text(v, out)),
+            Value::Array(_, a) => a.iter().for_each(|v| text(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let section = |name: &str| dict.get(name).and_then(Value::as_dict);
+    if let Some(secret) = section("xmpp").and_then(|x| x.get("secret")) {
+        text(secret, &mut out);
+    }
+    if let Some(headers) = section("reservation").and_then(|r| r.get("headers")) {
+        text(headers, &mut out);
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
 impl Config {
     /// Loads defaults, then `path` (which must exist unless it is the default path), then the
-    /// environment, and validates the result.
+    /// process environment, and validates the result.
     pub fn load(path: &Path, require_file: bool) -> Result<Config, ConfigError> {
-        if require_file && !path.exists() {
-            return Err(ConfigError::File { path: path.into(), message: "no such file".into() });
-        }
-        Self::from_figment(
-            Figment::from(Serialized::defaults(Config::default()))
-                .merge(Toml::file(path))
-                .merge(Env::prefixed(ENV_PREFIX).split("__")),
-        )
+        Self::load_with_env(path, require_file, std::env::vars_os())
+    }
+
+    /// [`Config::load`] with the given environment instead of the process's.
+    pub fn load_with_env(
+        path: &Path,
+        require_file: bool,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Config, ConfigError> {
+        let file = read_file(path, require_file)?;
+        let env = EnvProvider::from_vars(vars)?;
+        Self::from_providers(file, Some(env))
     }
 
     /// Parses a TOML document over the defaults (no environment); for tests and tools.
     pub fn from_toml(toml: &str) -> Result<Config, ConfigError> {
-        Self::from_figment(Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(toml)))
+        let file = parse_toml(toml, "TOML".into()).map_err(ConfigError::Invalid)?;
+        Self::from_providers(Some(file), None)
     }
 
-    fn from_figment(figment: Figment) -> Result<Config, ConfigError> {
-        let config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Invalid(e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ")))?;
-        config.validate()?;
+    fn from_providers(file: Option<FileProvider>, env: Option<EnvProvider>) -> Result<Config, ConfigError> {
+        let mut secrets = Vec::new();
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if let Ok(data) = file.data() {
+                data.values().for_each(|d| secrets.extend(secrets_in(d)));
+            }
+            figment = figment.merge(file);
+        }
+        if let Some(env) = env {
+            secrets.extend(secrets_in(&env.dict));
+            figment = figment.merge(env);
+        }
+        let config: Config = figment.extract_lossy().map_err(|e| {
+            let messages: Vec<String> = e.into_iter().map(|e| describe(&e)).collect();
+            ConfigError::Invalid(scrub(messages.join("; "), &secrets))
+        })?;
+        config.validate().map_err(|e| match e {
+            ConfigError::Key { key, message } => ConfigError::Key { key, message: scrub(message, &secrets) },
+            other => other,
+        })?;
         Ok(config)
     }
 
@@ -274,23 +562,20 @@ impl Config {
         if x.host.is_empty() {
             return Err(key_error("xmpp.host", "must not be empty"));
         }
+        if x.port == 0 {
+            return Err(key_error("xmpp.port", "must be between 1 and 65535"));
+        }
         domain_jid("xmpp.component", &x.component)?;
         domain_jid("xmpp.muc_domain", &x.muc_domain)?;
         if x.secret.is_empty() {
             return Err(key_error("xmpp.secret", "is required (the component_secret of Prosody's Component block)"));
         }
-        if x.keepalive < Duration::from_secs(1) {
-            return Err(key_error("xmpp.keepalive", "must be at least 1s"));
-        }
         let r = &self.reservation;
         if r.enabled {
             let url = reqwest::Url::parse(&r.base_url)
-                .map_err(|e| key_error("reservation.base_url", format!("{:?} is not a URL: {e}", r.base_url)))?;
+                .map_err(|e| key_error("reservation.base_url", format!("is not a URL: {e}")))?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(key_error("reservation.base_url", "must start with http:// or https://"));
-            }
-            if r.timeout.is_zero() {
-                return Err(key_error("reservation.timeout", "must be more than 0"));
             }
             for (name, value) in &r.headers {
                 reqwest::header::HeaderName::from_bytes(name.as_bytes())
@@ -299,33 +584,62 @@ impl Config {
                     .map_err(|_| key_error("reservation.headers", format!("the value of {name:?} is not valid")))?;
             }
             if let Some(ca) = &r.ca_file {
-                if !ca.is_file() {
-                    return Err(key_error("reservation.ca_file", format!("{} is not a readable file", ca.display())));
-                }
+                load_ca_certificates(ca).map_err(|why| key_error("reservation.ca_file", why))?;
+            }
+            if !self.state.directory.is_absolute() {
+                return Err(key_error("state.directory", "must be an absolute path"));
+            }
+            if self.state.directory.exists() && !self.state.directory.is_dir() {
+                return Err(key_error(
+                    "state.directory",
+                    format!("{} exists but is not a directory", self.state.directory.display()),
+                ));
             }
         }
         if self.auth.mode != AuthMode::None {
             domain_jid("auth.domain", &self.auth.domain)?;
         }
-        // Bounded so that time arithmetic cannot overflow, and so that a typo ("15d" for "15s")
-        // is caught where it can still be fixed.
-        let year = Duration::from_secs(365 * 24 * 3600);
-        for (key, value) in [
-            ("xmpp.keepalive", x.keepalive),
-            ("xmpp.reconnect_max_delay", x.reconnect_max_delay),
-            ("reservation.timeout", r.timeout),
-            ("reservation.retry_delay", r.retry_delay),
-            ("reservation.refusal_cache", r.refusal_cache),
-            ("conference.initial_timeout", self.conference.initial_timeout),
-            ("conference.request_timeout", self.conference.request_timeout),
-            ("auth.session_lifetime", self.auth.session_lifetime),
+        // Bounded so that time arithmetic cannot overflow, so that a typo ("15d" for "15s") is
+        // caught where it can still be fixed, and so that nothing can hold unbounded memory.
+        // The bounds are documented in README.md, "Configuration".
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        let (min, hour, day) = (s(60), s(3600), s(24 * 3600));
+        for (key, value, low, high) in [
+            ("xmpp.keepalive", x.keepalive, s(1), 10 * min),
+            ("xmpp.reconnect_max_delay", x.reconnect_max_delay, s(1), hour),
+            ("xmpp.write_timeout", x.write_timeout, s(1), 5 * min),
+            ("reservation.timeout", r.timeout, ms(100), 5 * min),
+            ("reservation.retry_delay", r.retry_delay, ms(10), 5 * min),
+            ("reservation.refusal_cache", r.refusal_cache, Duration::ZERO, hour),
+            ("reservation.delete_give_up", r.delete_give_up, min, 30 * day),
+            ("conference.initial_timeout", self.conference.initial_timeout, s(1), day),
+            ("conference.request_timeout", self.conference.request_timeout, s(1), 5 * min),
+            ("auth.session_lifetime", self.auth.session_lifetime, min, 365 * day),
         ] {
-            if value > year {
-                return Err(key_error(key, "must be at most 365 days"));
+            if value < low || value > high {
+                return Err(key_error(key, format!("must be between {} and {}", show(low), show(high))));
             }
         }
-        if self.conference.request_timeout < Duration::from_secs(1) {
-            return Err(key_error("conference.request_timeout", "must be at least 1s"));
+        let l = &self.limits;
+        for (key, value, low, high) in [
+            ("reservation.retries", r.retries as usize, 0, 10),
+            ("reservation.max_concurrent_calls", r.max_concurrent_calls, 1, 1024),
+            ("reservation.max_body_size", r.max_body_size, 1024, 16 << 20),
+            ("reservation.max_message_length", r.max_message_length, 16, 16 * 1024),
+            ("limits.max_stanza_size", l.max_stanza_size, 1024, 16 << 20),
+            ("limits.max_depth", l.max_depth, 4, 256),
+            ("limits.max_pending_conferences", l.max_pending_conferences, 1, 1_000_000),
+            ("limits.max_conferences", l.max_conferences, 1, 1_000_000),
+            ("limits.max_waiters_per_conference", l.max_waiters_per_conference, 1, 100_000),
+            ("limits.max_participants_per_conference", l.max_participants_per_conference, 1, 100_000),
+            ("limits.max_refusals_cached", l.max_refusals_cached, 1, 1_000_000),
+            ("limits.max_sessions", l.max_sessions, 1, 10_000_000),
+            ("limits.outgoing_queue", l.outgoing_queue, 64, 1 << 20),
+        ] {
+            if value < low || value > high {
+                return Err(key_error(key, format!("must be between {low} and {high}")));
+            }
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| key_error("log.level", format!("{:?}: {e}", self.log.level)))?;
@@ -346,6 +660,45 @@ impl Config {
 }
 
 const REDACTED: &str = "<redacted>";
+
+/// A bound as it would be written in the file: `10ms`, `5m`, `30d`.
+fn show(d: Duration) -> String {
+    let secs = d.as_secs();
+    match () {
+        _ if d.subsec_nanos() != 0 || secs == 0 => format!("{}ms", d.as_millis()),
+        _ if secs % 86400 == 0 => format!("{}d", secs / 86400),
+        _ if secs % 3600 == 0 => format!("{}h", secs / 3600),
+        _ if secs % 60 == 0 => format!("{}m", secs / 60),
+        _ => format!("{secs}s"),
+    }
+}
+
+/// The certificates of a PEM file (`reservation.ca_file`): at least one, each one usable as a
+/// trust anchor. Shared by `check-config` and the HTTP client so that both judge alike.
+pub fn load_ca_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let name = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("{name}: cannot be read: {e}"))?;
+    let certificates =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("{name}: not a PEM certificate file: {e}"))?;
+    if certificates.is_empty() {
+        return Err(format!("{name}: no PEM certificate in the file"));
+    }
+    // The PEM framing can be right around bytes that are no certificate: let rustls judge.
+    let mut builder = reqwest::Client::builder();
+    for certificate in &certificates {
+        builder = builder.add_root_certificate(certificate.clone());
+    }
+    builder.build().map_err(|e| format!("{name}: not a usable CA certificate: {}", innermost(&e)))?;
+    Ok(certificates)
+}
+
+fn innermost(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
 
 fn domain_jid(key: &'static str, value: &str) -> Result<BareJid, ConfigError> {
     if value.is_empty() {
@@ -421,6 +774,290 @@ mod tests {
         assert_eq!(config.xmpp.component, "focus.meet.example.com");
         let enabled = with_secret.replace("enabled = false", "enabled = true");
         assert!(Config::from_toml(&enabled).unwrap().reservation.enabled);
+    }
+
+    const CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBkzCCATmgAwIBAgIUaKReKx+wO4CJcClN2Qy7Kcu9XqowCgYIKoZIzj0EAwIw
+HjEcMBoGA1UEAwwTaml0c2ktZm9jdXMgdGVzdCBDQTAgFw0yNjExMzAwNTU4MDFa
+GA8yMTI2MTEwNjA1NTgwMVowHjEcMBoGA1UEAwwTaml0c2ktZm9jdXMgdGVzdCBD
+QTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABFGVx2ftUPC6951L/0+kcqlPGWmv
+3Rk6++WVlaamcSpkvpRbnSHQzK8yb6TwJ5Js6uaYuQ+fdqwjbH3R6Q1PyN6jUzBR
+MB0GA1UdDgQWBBQYkocfhXITup2C9t2LhCFPhPd2DzAfBgNVHSMEGDAWgBQYkocf
+hXITup2C9t2LhCFPhPd2DzAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gA
+MEUCIQCpYTOM6J1U9ct9PXwj9KuVX2sUIeGa5m3RMhYa2m2HVwIgTsfbcRHLrsOl
+61oJhGHehFnWWFeoQHzMR7NJUwVjdi8=
+-----END CERTIFICATE-----
+";
+
+    const NO_SECRET: &str = r#"
+        [xmpp]
+        component = "focus.meet.test"
+        muc_domain = "conference.meet.test"
+    "#;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect()
+    }
+
+    /// Loads `toml` from a temporary file with the given environment.
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("focus.toml");
+        std::fs::write(&path, toml).unwrap();
+        Config::load_with_env(&path, true, vars(env))
+    }
+
+    #[test]
+    fn environment_strings_are_kept_exactly_and_typed_keys_still_parse() {
+        for secret in ["123456", "0123", "1.50", "true", "[x]", " spaced "] {
+            let config = load(NO_SECRET, &[("JITSI_FOCUS_XMPP__SECRET", secret)]).unwrap();
+            assert_eq!(config.xmpp.secret, secret);
+        }
+        let config = load(
+            NO_SECRET,
+            &[
+                ("JITSI_FOCUS_XMPP__SECRET", "s"),
+                ("JITSI_FOCUS_XMPP__PORT", "5348"),
+                ("JITSI_FOCUS_XMPP__WRITE_TIMEOUT", "3s"),
+                ("JITSI_FOCUS_XMPP__TRUSTED_DOMAINS", "[recorder.meet.test, sip.meet.test]"),
+                ("JITSI_FOCUS_RESERVATION__ENABLED", "true"),
+                ("JITSI_FOCUS_RESERVATION__BASE_URL", "http://127.0.0.1:1/api"),
+                ("JITSI_FOCUS_RESERVATION__RETRIES", "0"),
+                ("JITSI_FOCUS_RESERVATION__HEADERS__X-API-KEY", "000123"),
+                ("JITSI_FOCUS_RESERVATION__HEADERS__AUTHORIZATION", "Bearer 1.50"),
+                ("JITSI_FOCUS_LIMITS__MAX_DEPTH", "16"),
+                ("JITSI_FOCUS_STATE__DIRECTORY", "/tmp/focus-state"),
+                ("OTHER_VARIABLE", "ignored"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.xmpp.port, 5348);
+        assert_eq!(config.xmpp.write_timeout, Duration::from_secs(3));
+        assert_eq!(config.xmpp.trusted_domains, ["recorder.meet.test", "sip.meet.test"]);
+        assert!(config.reservation.enabled);
+        assert_eq!(config.reservation.retries, 0);
+        // Header names from the environment are lower case (HTTP names are case-insensitive).
+        assert_eq!(config.reservation.headers.get("x-api-key").map(String::as_str), Some("000123"));
+        assert_eq!(config.reservation.headers.get("authorization").map(String::as_str), Some("Bearer 1.50"));
+        assert_eq!(config.limits.max_depth, 16);
+        assert_eq!(config.state.outbox_file(), Path::new("/tmp/focus-state").join(OUTBOX_FILE));
+    }
+
+    #[test]
+    fn environment_type_errors_name_the_variable() {
+        let err = load(MINIMAL, &[("JITSI_FOCUS_XMPP__PORT", "high")]).unwrap_err().to_string();
+        assert!(err.starts_with("xmpp.port:") && err.contains("JITSI_FOCUS_XMPP__PORT"), "{err}");
+        let err = load(MINIMAL, &[("JITSI_FOCUS_RESERVATION__ENABLED", "maybe")]).unwrap_err().to_string();
+        assert!(err.starts_with("reservation.enabled:"), "{err}");
+        let err = load(MINIMAL, &[("JITSI_FOCUS_XMPP____PORT", "1")]).unwrap_err().to_string();
+        assert!(err.contains("JITSI_FOCUS_XMPP____PORT") && err.contains("not a key"), "{err}");
+        let err = load(MINIMAL, &[("JITSI_FOCUS_XMPP__PROT", "1")]).unwrap_err().to_string();
+        assert!(err.starts_with("xmpp.prot:") && err.contains("unknown key"), "{err}");
+    }
+
+    #[test]
+    fn environment_values_that_are_not_utf8_are_refused_by_name() {
+        use std::os::unix::ffi::OsStringExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("focus.toml");
+        std::fs::write(&path, NO_SECRET).unwrap();
+        let env = vec![(OsString::from("JITSI_FOCUS_XMPP__SECRET"), OsString::from_vec(b"s3cret\xff".to_vec()))];
+        let err = Config::load_with_env(&path, true, env).unwrap_err().to_string();
+        assert!(err.contains("JITSI_FOCUS_XMPP__SECRET") && err.contains("UTF-8") && !err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_error_messages() {
+        const SECRET: &str = "987654321";
+        const TOKEN: &str = "tok-4b1d-secret";
+        let base = NO_SECRET;
+        let files = [
+            format!("{base}secret = {SECRET}\n"),
+            format!("{base}secret = [\"{SECRET}\"]\n"),
+            format!("{base}secret = \"{SECRET}\"\n[reservation]\nheaders = \"Bearer {TOKEN}\"\n"),
+            format!("{base}secret = \"s\"\n[reservation.headers]\nX-Api-Key = {SECRET}\n"),
+            format!("{base}secret = \"s\"\n[reservation.headers]\nX-Api-Key = {{ value = \"{TOKEN}\" }}\n"),
+            format!("{base}secret = \"{TOKEN}\n"),
+            format!("{base}secret = '{TOKEN}' junk\n"),
+            format!("{base}secret = \"{TOKEN}\"\nsecret = \"{TOKEN}\"\n"),
+            format!("{base}secret = \"s\"\n[reservation]\nenabled = true\nbase_url = \"http://x\"\nheaders = {{ \"bad name\" = \"{TOKEN}\" }}\n"),
+            format!("{base}secret = \"s\"\n[reservation]\nenabled = true\nbase_url = \"http://x\"\nheaders = {{ Auth = \"{TOKEN}\\n\" }}\n"),
+            format!("[xmpp]\ncomponent = \"{TOKEN}@x\"\nsecret = \"{TOKEN}\"\nmuc_domain = \"c.x\"\n"),
+        ];
+        for toml in &files {
+            let err = load(toml, &[]).expect_err(toml).to_string();
+            assert!(!err.contains(SECRET) && !err.contains(TOKEN), "{toml}\n=> {err}");
+        }
+        for (var, value) in [
+            ("JITSI_FOCUS_XMPP__SECRET__INNER", TOKEN),
+            ("JITSI_FOCUS_XMPP", TOKEN),
+            ("JITSI_FOCUS_RESERVATION__HEADERS", TOKEN),
+            ("JITSI_FOCUS_RESERVATION__HEADERS__X__Y", TOKEN),
+            ("JITSI_FOCUS_XMPP__PORT", SECRET),
+        ] {
+            let err =
+                load(NO_SECRET, &[("JITSI_FOCUS_XMPP__SECRET", SECRET), (var, value)]).expect_err(var).to_string();
+            assert!(!err.contains(SECRET) && !err.contains(TOKEN), "{var}\n=> {err}");
+        }
+    }
+
+    #[test]
+    fn file_problems_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = |p: &Path| p.display().to_string();
+        let missing = dir.path().join("missing.toml");
+        let err = Config::load_with_env(&missing, true, vec![]).unwrap_err().to_string();
+        assert!(err.contains(&name(&missing)) && err.contains("no such file"), "{err}");
+        assert!(Config::load_with_env(&missing, false, vars(&[("JITSI_FOCUS_XMPP__SECRET", "s")])).is_err());
+        let err = Config::load_with_env(dir.path(), true, vec![]).unwrap_err().to_string();
+        assert!(err.contains(&name(dir.path())) && err.contains("directory"), "{err}");
+        let not_utf8 = dir.path().join("latin1.toml");
+        std::fs::write(&not_utf8, b"[xmpp]\nsecret = \"caf\xe9\"\n").unwrap();
+        let err = Config::load_with_env(&not_utf8, true, vec![]).unwrap_err().to_string();
+        assert!(err.contains(&name(&not_utf8)) && err.contains("UTF-8"), "{err}");
+        let unreadable = not_utf8.join("below-a-file.toml");
+        let err = Config::load_with_env(&unreadable, true, vec![]).unwrap_err().to_string();
+        assert!(err.contains(&name(&unreadable)) && err.contains("cannot be read"), "{err}");
+        let invalid = dir.path().join("invalid.toml");
+        std::fs::write(&invalid, "[xmpp]\nport = = 1\n").unwrap();
+        let err = Config::load_with_env(&invalid, true, vec![]).unwrap_err().to_string();
+        assert!(err.contains(&name(&invalid)) && err.contains("invalid TOML at line 2"), "{err}");
+        let typed = dir.path().join("typed.toml");
+        std::fs::write(&typed, format!("{MINIMAL}port = \"high\"\n")).unwrap();
+        let err = Config::load_with_env(&typed, true, vec![]).unwrap_err().to_string();
+        assert!(err.starts_with("xmpp.port:") && err.contains(&name(&typed)), "{err}");
+    }
+
+    #[test]
+    fn the_ca_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_ca = |path: &Path| {
+            Config::from_toml(&format!(
+                "{MINIMAL}\n[reservation]\nenabled = true\nbase_url = \"https://x\"\nca_file = \"{}\"\n",
+                path.display()
+            ))
+        };
+        let good = dir.path().join("ca.pem");
+        std::fs::write(&good, CA_PEM).unwrap();
+        assert!(with_ca(&good).is_ok());
+        assert_eq!(load_ca_certificates(&good).unwrap().len(), 1);
+        for (file, content) in [
+            ("empty.pem", ""),
+            ("text.pem", "not a certificate\n"),
+            ("key.pem", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+            ("garbage.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+        ] {
+            let path = dir.path().join(file);
+            std::fs::write(&path, content).unwrap();
+            let err = with_ca(&path).unwrap_err().to_string();
+            assert!(err.starts_with("reservation.ca_file") && err.contains(file), "{file}: {err}");
+        }
+        let err = with_ca(&dir.path().join("absent.pem")).unwrap_err().to_string();
+        assert!(err.starts_with("reservation.ca_file") && err.contains("absent.pem"), "{err}");
+    }
+
+    #[test]
+    fn absurd_values_are_refused_by_key() {
+        for (section, line, key) in [
+            ("xmpp", "port = 0", "xmpp.port"),
+            ("xmpp", "keepalive = \"0s\"", "xmpp.keepalive"),
+            ("xmpp", "write_timeout = \"500ms\"", "xmpp.write_timeout"),
+            ("xmpp", "write_timeout = \"6m\"", "xmpp.write_timeout"),
+            ("reservation", "retries = 11", "reservation.retries"),
+            ("reservation", "retry_delay = \"5ms\"", "reservation.retry_delay"),
+            ("reservation", "retry_delay = \"301s\"", "reservation.retry_delay"),
+            ("reservation", "timeout = \"0s\"", "reservation.timeout"),
+            ("reservation", "max_concurrent_calls = 0", "reservation.max_concurrent_calls"),
+            ("reservation", "max_body_size = 100", "reservation.max_body_size"),
+            ("reservation", "max_body_size = 1000000000", "reservation.max_body_size"),
+            ("reservation", "max_message_length = 1", "reservation.max_message_length"),
+            ("reservation", "delete_give_up = \"10s\"", "reservation.delete_give_up"),
+            ("reservation", "delete_give_up = \"31d\"", "reservation.delete_give_up"),
+            ("conference", "request_timeout = \"0s\"", "conference.request_timeout"),
+            ("limits", "max_stanza_size = 100", "limits.max_stanza_size"),
+            ("limits", "max_depth = 1000", "limits.max_depth"),
+            ("limits", "max_conferences = 0", "limits.max_conferences"),
+            ("limits", "outgoing_queue = 1", "limits.outgoing_queue"),
+            ("limits", "max_sessions = 0", "limits.max_sessions"),
+        ] {
+            let toml = match section {
+                "xmpp" => format!("{MINIMAL}{line}\n"),
+                _ => format!("{MINIMAL}\n[{section}]\n{line}\n"),
+            };
+            let err = Config::from_toml(&toml).unwrap_err().to_string();
+            assert!(err.starts_with(key) && err.contains("between"), "{line}: {err}");
+        }
+        let err = Config::from_toml(&format!("{MINIMAL}\n[reservation]\nretry_delay = \"1s\"\nretries = 11\n"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "reservation.retries: must be between 0 and 10");
+        let err = Config::from_toml(&format!("{MINIMAL}\n[reservation]\nretry_delay = \"1ms\"\n")).unwrap_err();
+        assert_eq!(err.to_string(), "reservation.retry_delay: must be between 10ms and 5m");
+    }
+
+    #[test]
+    fn new_keys_have_their_documented_defaults() {
+        let config = Config::from_toml(MINIMAL).unwrap();
+        assert_eq!(config.xmpp.write_timeout, Duration::from_secs(10));
+        assert_eq!(config.limits, LimitsConfig::default());
+        assert_eq!(config.limits.max_stanza_size, 262_144);
+        assert_eq!(config.limits.max_depth, 32);
+        assert_eq!(config.limits.max_pending_conferences, 1000);
+        assert_eq!(config.limits.max_conferences, 10_000);
+        assert_eq!(config.limits.max_waiters_per_conference, 100);
+        assert_eq!(config.limits.max_participants_per_conference, 1000);
+        assert_eq!(config.limits.max_refusals_cached, 10_000);
+        assert_eq!(config.limits.max_sessions, 100_000);
+        assert_eq!(config.limits.outgoing_queue, 4096);
+        assert_eq!(config.reservation.max_concurrent_calls, 32);
+        assert_eq!(config.reservation.max_body_size, 65_536);
+        assert_eq!(config.reservation.max_message_length, 1024);
+        assert_eq!(config.reservation.delete_give_up, Duration::from_secs(24 * 3600));
+        assert_eq!(config.state.directory, Path::new("/var/lib/jitsi-focus"));
+        assert_eq!(config.state.outbox_file(), Path::new("/var/lib/jitsi-focus").join(OUTBOX_FILE));
+        let shown = config.redacted_toml();
+        assert!(shown.contains("[limits]") && shown.contains("[state]"), "{shown}");
+    }
+
+    #[test]
+    fn the_state_directory_is_created_and_must_be_absolute_when_reservations_are_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateConfig { directory: dir.path().join("a/b") };
+        assert_eq!(state.prepare().unwrap(), dir.path().join("a/b").join(OUTBOX_FILE));
+        assert!(dir.path().join("a/b").is_dir());
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(StateConfig { directory: file.clone() }.prepare().is_err());
+        let enabled = format!("{MINIMAL}\n[reservation]\nenabled = true\nbase_url = \"http://x\"\n");
+        let err = Config::from_toml(&format!("{enabled}[state]\ndirectory = \"relative\"\n")).unwrap_err();
+        assert!(err.to_string().starts_with("state.directory"), "{err}");
+        let err = Config::from_toml(&format!("{enabled}[state]\ndirectory = \"{}\"\n", file.display())).unwrap_err();
+        assert!(err.to_string().starts_with("state.directory"), "{err}");
+    }
+
+    #[test]
+    fn every_key_is_documented_in_the_shipped_example_with_its_default() {
+        let example = include_str!("../config/jitsi-focus.toml");
+        let readme = include_str!("../README.md");
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        for (section, keys) in &defaults {
+            assert!(example.contains(&format!("[{section}]")), "[{section}] missing from the example");
+            for key in keys.as_table().unwrap().keys() {
+                let table = format!("[{section}.{key}]");
+                assert!(
+                    example.contains(&format!("{key} =")) || example.contains(&table),
+                    "{section}.{key} missing from the example"
+                );
+                assert!(readme.contains(&format!("`{section}.{key}`")), "{section}.{key} missing from README.md");
+            }
+        }
+        let with_secret = example.replace("# secret = \"change-me\"", "secret = \"s\"");
+        let config = Config::from_toml(&with_secret).unwrap();
+        assert_eq!(config.limits, LimitsConfig::default());
+        assert_eq!(config.state, StateConfig::default());
+        assert_eq!(config.xmpp.write_timeout, XmppConfig::default().write_timeout);
+        assert_eq!(config.reservation.delete_give_up, ReservationConfig::default().delete_give_up);
+        assert_eq!(config.reservation.max_body_size, ReservationConfig::default().max_body_size);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `jitsi-focus` binary: command line, logging and signals around the library.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -53,8 +54,17 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
+    if config.reservation.enabled {
+        // The durable outbox of reservation DELETEs lives here (systemd: StateDirectory=).
+        if let Err(e) = config.state.prepare() {
+            eprintln!("jitsi-focus: {e}");
+            std::process::exit(1);
+        }
+    }
     let filter = EnvFilter::try_new(&config.log.level).context("log.level")?;
-    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    // Colour only for a person at a terminal: journald, files and pipes get plain text.
+    let subscriber =
+        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(std::io::stdout().is_terminal());
     match config.log.format {
         LogFormat::Text => subscriber.init(),
         LogFormat::Json => subscriber.json().flatten_event(true).init(),

@@ -68,6 +68,105 @@ fn check_config_merges_the_environment_and_redacts_secrets() {
     assert!(stdout.contains("<redacted>"), "{stdout}");
 }
 
+const MINIMAL: &str = "[xmpp]\ncomponent = \"focus.meet.test\"\nmuc_domain = \"conference.meet.test\"\n";
+
+fn check_config(toml: &[u8], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("focus.toml");
+    std::fs::write(&path, toml).unwrap();
+    let output = run_blocking(&["--config", path.to_str().unwrap(), "check-config"], env);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned(), stderr)
+}
+
+#[test]
+fn environment_values_are_taken_as_written() {
+    // A numeric secret is a secret, not a number; a header name with '-' works from the
+    // environment (an EnvironmentFile or `env`, not a shell's export).
+    let (code, stdout, stderr) = check_config(
+        MINIMAL.as_bytes(),
+        &[
+            ("JITSI_FOCUS_XMPP__SECRET", "0123456"),
+            ("JITSI_FOCUS_XMPP__PORT", "5348"),
+            ("JITSI_FOCUS_RESERVATION__ENABLED", "true"),
+            ("JITSI_FOCUS_RESERVATION__BASE_URL", "http://127.0.0.1:9/api"),
+            ("JITSI_FOCUS_RESERVATION__HEADERS__X-API-KEY", "1.50"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("port = 5348") && stdout.contains("enabled = true"), "{stdout}");
+    assert!(stdout.contains("x-api-key = \"<redacted>\""), "{stdout}");
+    assert!(!stdout.contains("0123456"), "{stdout}");
+}
+
+#[test]
+fn no_configuration_error_quotes_a_secret() {
+    let secret = "736251409";
+    let token = "tok-Xq71-header";
+    let with_secret = format!("{MINIMAL}secret = \"x\"\n");
+    for (toml, env) in [
+        (format!("{MINIMAL}secret = {secret}\n"), vec![]),
+        (format!("{MINIMAL}secret = \"{secret}\n"), vec![]),
+        (format!("{with_secret}[reservation]\nheaders = \"Bearer {token}\"\n"), vec![]),
+        (format!("{with_secret}[reservation.headers]\nX-Api-Key = {secret}\n"), vec![]),
+        (with_secret.clone(), vec![("JITSI_FOCUS_RESERVATION__HEADERS", token)]),
+        (with_secret.clone(), vec![("JITSI_FOCUS_XMPP__SECRET__X", token)]),
+        (with_secret.clone(), vec![("JITSI_FOCUS_XMPP__PORT", secret)]),
+    ] {
+        let (code, stdout, stderr) = check_config(toml.as_bytes(), &env);
+        assert_eq!(code, Some(2), "{toml} {env:?}: {stdout}");
+        assert!(!stderr.contains(secret) && !stderr.contains(token), "{toml} {env:?}: {stderr}");
+    }
+}
+
+#[test]
+fn file_problems_name_the_file_and_a_bad_ca_file_fails_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_name = dir.path().to_str().unwrap();
+    let output = run_blocking(&["--config", dir_name, "check-config"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(dir_name) && stderr.contains("directory"), "{stderr}");
+    for (content, needle) in [(&b"[xmpp]\nsecret = \"caf\xe9\"\n"[..], "UTF-8"), (b"[xmpp\n", "invalid TOML at line 1")]
+    {
+        let path = dir.path().join("focus.toml");
+        std::fs::write(&path, content).unwrap();
+        let output = run_blocking(&["--config", path.to_str().unwrap(), "check-config"], &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(path.to_str().unwrap()) && stderr.contains(needle), "{stderr}");
+    }
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "this is not a certificate\n").unwrap();
+    let toml = format!(
+        "{MINIMAL}secret = \"x\"\n[reservation]\nenabled = true\nbase_url = \"https://x\"\nca_file = \"{}\"\n",
+        not_pem.display()
+    );
+    let (code, _, stderr) = check_config(toml.as_bytes(), &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("reservation.ca_file") && stderr.contains("no PEM certificate"), "{stderr}");
+}
+
+#[test]
+fn logs_written_to_a_pipe_carry_no_colour_codes() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("focus.toml");
+    std::fs::write(&path, format!("{MINIMAL}secret = \"x\"\nport = {port}\n")).unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["--config", path.to_str().unwrap(), "run"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap();
+    let output = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(text.contains("starting jitsi-focus"), "{text}");
+    assert!(!text.contains("\x1b["), "colour codes in piped logs: {text:?}");
+}
+
 #[tokio::test]
 async fn logs_name_each_conference_event_without_secrets_and_sigterm_stops_cleanly() -> Result<()> {
     let options =
@@ -82,8 +181,11 @@ Authorization = \"{TOKEN}\"
 [log]
 level = \"debug\"
 format = \"json\"
+[state]
+directory = \"{}\"
 ",
-        harness::reservation(&api.base_url())
+        harness::reservation(&api.base_url()),
+        dir.path().join("state").display()
     );
     std::fs::write(&config, harness::config_toml(prosody.component_port(), SECRET, &extra))?;
     let log_path = dir.path().join("focus.log");

@@ -100,10 +100,8 @@ async fn deep_and_long_stanzas() -> Result<()> {
     assert_eq!((condition.as_str(), text.contains("larger than 65536")), ("policy-violation", true), "{text}");
 
     // A deep presence from an occupant of a room the focus is in, relayed by the MUC.
-    let mut presence = support::parse(&format!(
-        "<presence xmlns='jabber:client'><stats-id>{}</stats-id></presence>",
-        nested(4_000)
-    ));
+    let mut presence =
+        support::parse(&format!("<presence xmlns='jabber:client'><stats-id>{}</stats-id></presence>", nested(4_000)));
     support::set_attr(&mut presence, "to", &format!("calm@{MUC_DOMAIN}/occupant"));
     occupant.send(presence).await?;
     // The same occupant then says something ordinary, which the focus still reads: it is the
@@ -135,7 +133,11 @@ async fn the_component_stream_survives_what_prosody_would_not_relay() -> Result<
     link.write(&format!("<iq type='bogus' id='bad-type' {from}><ping xmlns='urn:xmpp:ping'/></iq>")).await?;
     link.write(&format!("<iq type='result' id='an-answer' {from}/>")).await?;
     link.write(&format!("<iq type='error' id='an-error' {from}/>")).await?;
-    link.write(&format!("<iq type='set' id='deep' {from}><conference xmlns='{FOCUS_NS}'>{}</conference></iq>", nested(100_000))).await?;
+    link.write(&format!(
+        "<iq type='set' id='deep' {from}><conference xmlns='{FOCUS_NS}'>{}</conference></iq>",
+        nested(100_000)
+    ))
+    .await?;
     link.write(&format!("<message id='m' {from}><body>{}</body></message>", "z".repeat(2_000_000))).await?;
     link.write(&format!("<iq type='get' id='last' {from}><ping xmlns='urn:xmpp:ping'/></iq>")).await?;
     link.read_until("id=\"last\"", timeout).await?;

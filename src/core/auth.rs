@@ -123,11 +123,8 @@ impl Sessions {
             }
             session.last_used = now;
             let previous = std::mem::replace(&mut session.bound_jid, sender.clone());
-            let identity = Identity::User {
-                identity: session.identity.clone(),
-                session_id: session.id.clone(),
-                created: false,
-            };
+            let identity =
+                Identity::User { identity: session.identity.clone(), session_id: session.id.clone(), created: false };
             self.unbind(&previous);
             self.bind(sender);
             return Ok(identity);

@@ -9,9 +9,9 @@ mod conference;
 mod focus;
 mod iq;
 pub mod reservation;
-mod timers;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 pub use focus::{Focus, Limits, Settings};
 

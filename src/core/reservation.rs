@@ -34,6 +34,11 @@ impl Refusal {
     pub fn new(code: u16, message: impl Into<String>) -> Self {
         Refusal { code, message: message.into() }
     }
+
+    /// The refusal with its text cut to `max_chars` characters (see [`truncate_chars`]).
+    pub fn truncated(self, max_chars: usize) -> Self {
+        Refusal { code: self.code, message: truncate_chars(&self.message, max_chars) }
+    }
 }
 
 /// Longer durations are refused as invalid: no meeting lasts ten years, and unbounded values
@@ -77,11 +82,27 @@ pub struct HttpCall {
 }
 
 /// What came of an HTTP call.
+///
+/// Log it with `%outcome` (its `Display` is one short line), never `?outcome`: a body can be
+/// as large as `reservation.max_body_size`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpOutcome {
     Response {
         status: u16,
         body: String,
+    },
+    /// The body was longer than `reservation.max_body_size` (`limit`); reading stopped there.
+    /// For POST and GET that is an invalid response; for DELETE the status decides.
+    TooLarge {
+        status: u16,
+        limit: usize,
+    },
+    /// A 3xx answer. Redirects are never followed (they would carry our headers elsewhere, and
+    /// a 302/303 would turn a POST into a GET); `location` is there only when short and safe
+    /// to show.
+    Redirect {
+        status: u16,
+        location: Option<String>,
     },
     /// The attempt exceeded `reservation.timeout`.
     Timeout,
@@ -89,15 +110,54 @@ pub enum HttpOutcome {
     Unreachable(String),
 }
 
-// TEMPORARY until the config branch lands its summary.
+/// Characters of a body or reason shown by `HttpOutcome`'s `Display`.
+const SHOWN_CHARS: usize = 200;
+
 impl std::fmt::Display for HttpOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HttpOutcome::Response { status, body } => {
-                write!(f, "HTTP {status}: {:?}", body.chars().take(200).collect::<String>())
+            HttpOutcome::Response { status, body } if body.is_empty() => write!(f, "HTTP {status}"),
+            HttpOutcome::Response { status, body } => write!(f, "HTTP {status}: {}", excerpt(body, SHOWN_CHARS)),
+            HttpOutcome::TooLarge { status, limit } => {
+                write!(f, "HTTP {status} with a body larger than {limit} bytes (not read)")
             }
-            HttpOutcome::Timeout => write!(f, "timed out"),
-            HttpOutcome::Unreachable(why) => write!(f, "unreachable: {why}"),
+            HttpOutcome::Redirect { status, location: Some(location) } => {
+                write!(f, "HTTP {status} redirect to {}", excerpt(location, SHOWN_CHARS))
+            }
+            HttpOutcome::Redirect { status, location: None } => write!(f, "HTTP {status} redirect"),
+            HttpOutcome::Timeout => f.write_str("timed out"),
+            HttpOutcome::Unreachable(why) => write!(f, "unreachable: {}", excerpt(why, SHOWN_CHARS)),
+        }
+    }
+}
+
+/// At most `max_chars` characters of `text` on one line: control characters escaped (`\n`,
+/// `\u{1b}`), "…" appended when something was left out.
+fn excerpt(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    for c in chars.by_ref().take(max_chars) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// `text` cut to at most `max_chars` characters, the last of them "…" when it was cut; for a
+/// refusal text passed to the client (`reservation.max_message_length`).
+pub fn truncate_chars(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        None => text.to_owned(),
+        Some(_) if max_chars == 0 => String::new(),
+        Some(_) => {
+            let keep = text.char_indices().nth(max_chars - 1).map_or(text.len(), |(i, _)| i);
+            format!("{}…", &text[..keep])
         }
     }
 }
@@ -170,9 +230,31 @@ pub fn judge_create(outcome: &HttpOutcome, room_name: &str, attempt: u32, retrie
                 )),
             }
         }
-        HttpOutcome::Response { status, .. } if *status >= 500 && retry_left => Verdict::Retry,
+        HttpOutcome::Response { status: status @ 300..=399, .. } => Verdict::Refused(redirected(*status, None)),
+        HttpOutcome::Redirect { status, location } => Verdict::Refused(redirected(*status, location.as_deref())),
+        HttpOutcome::Response { status, .. } | HttpOutcome::TooLarge { status, .. } if *status >= 500 && retry_left => {
+            Verdict::Retry
+        }
+        HttpOutcome::TooLarge { limit, .. } => {
+            Verdict::Refused(invalid(&format!("the answer is larger than {limit} bytes")))
+        }
         HttpOutcome::Response { status, body } => Verdict::Refused(refusal_from_body(*status, body)),
     }
+}
+
+/// A redirect to POST or GET: the API is not where `base_url` says.
+fn redirected(status: u16, location: Option<&str>) -> Refusal {
+    let target = location.map(|l| format!(" to {l}")).unwrap_or_default();
+    invalid(&format!("the API redirected (HTTP {status}{target}); reservation.base_url should point to the final URL"))
+}
+
+/// Outcomes that say the API is misconfigured or misbehaving rather than anything about a
+/// reservation: they keep their own refusal (code 500) even for the GET after a 409.
+fn is_malformed(outcome: &HttpOutcome) -> bool {
+    matches!(
+        outcome,
+        HttpOutcome::TooLarge { .. } | HttpOutcome::Redirect { .. } | HttpOutcome::Response { status: 300..=399, .. }
+    )
 }
 
 /// Interprets the answer to `GET /conference/{id}` after a 409.
@@ -187,10 +269,13 @@ pub fn judge_conflict_fetch(
     match judge_create(outcome, room_name, attempt, retries) {
         Verdict::Granted(reservation) => Verdict::Granted(reservation),
         Verdict::Retry => Verdict::Retry,
+        Verdict::Refused(refusal) if is_malformed(outcome) => Verdict::Refused(refusal),
         // A 409 to a GET makes no sense; so does any other failure: the conflict stands.
         Verdict::Conflict { .. } | Verdict::Refused(_) => {
             let detail = match outcome {
-                HttpOutcome::Response { status, .. } => format!("HTTP {status}"),
+                HttpOutcome::Response { status, .. }
+                | HttpOutcome::TooLarge { status, .. }
+                | HttpOutcome::Redirect { status, .. } => format!("HTTP {status}"),
                 HttpOutcome::Timeout => "timed out".to_owned(),
                 HttpOutcome::Unreachable(why) => why.clone(),
             };
@@ -214,15 +299,37 @@ pub enum DeleteVerdict {
     GiveUp(String),
 }
 
+/// The status decides, whatever the body (one too large to read included). A redirect means
+/// `reservation.base_url` is wrong: retrying cannot help.
 pub fn judge_delete(outcome: &HttpOutcome) -> DeleteVerdict {
     match outcome {
-        HttpOutcome::Response { status: 200..=299 | 404, .. } => DeleteVerdict::Done,
-        HttpOutcome::Response { status: 408 | 429, .. } => DeleteVerdict::Retry,
+        HttpOutcome::Response { status: 200..=299 | 404, .. }
+        | HttpOutcome::TooLarge { status: 200..=299 | 404, .. } => DeleteVerdict::Done,
+        HttpOutcome::Response { status: 408 | 429, .. } | HttpOutcome::TooLarge { status: 408 | 429, .. } => {
+            DeleteVerdict::Retry
+        }
         HttpOutcome::Response { status: status @ 400..=499, body } => {
             DeleteVerdict::GiveUp(refusal_from_body(*status, body).message)
         }
+        HttpOutcome::TooLarge { status: status @ 400..=499, .. } => {
+            DeleteVerdict::GiveUp(format!("Rejected by reservation server (HTTP {status})"))
+        }
+        HttpOutcome::Redirect { status, location } => {
+            DeleteVerdict::GiveUp(delete_redirected(*status, location.as_deref()))
+        }
+        HttpOutcome::Response { status: status @ 300..=399, .. } => {
+            DeleteVerdict::GiveUp(delete_redirected(*status, None))
+        }
         _ => DeleteVerdict::Retry,
     }
+}
+
+fn delete_redirected(status: u16, location: Option<&str>) -> String {
+    let target = location.map(|l| format!(" to {l}")).unwrap_or_default();
+    format!(
+        "the API redirected the DELETE (HTTP {status}{target}): reservation.base_url is misconfigured, \
+         it should point to the final URL"
+    )
 }
 
 /// Delay before DELETE attempt `attempt + 1`: doubling from `base`, at most five minutes.
@@ -471,6 +578,85 @@ mod tests {
         assert_eq!(delete_backoff(base, 0), base);
         assert_eq!(delete_backoff(base, 3), std::time::Duration::from_secs(8));
         assert_eq!(delete_backoff(base, 30), std::time::Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_body_too_large_is_an_invalid_response_for_post_and_get_but_not_for_delete() {
+        let big = HttpOutcome::TooLarge { status: 200, limit: 65536 };
+        let expected = Refusal::new(
+            codes::INVALID_RESPONSE,
+            "Invalid response from reservation server: the answer is larger than 65536 bytes",
+        );
+        assert_eq!(judge_create(&big, "r", 1, 3), Verdict::Refused(expected.clone()));
+        assert_eq!(judge_conflict_fetch(&big, "r", "7", Some("taken"), 1, 3), Verdict::Refused(expected.clone()));
+        let big_403 = HttpOutcome::TooLarge { status: 403, limit: 65536 };
+        assert_eq!(judge_create(&big_403, "r", 1, 3), Verdict::Refused(expected.clone()));
+        // A 5xx is retried whatever its body; after the last attempt the body counts.
+        let big_503 = HttpOutcome::TooLarge { status: 503, limit: 65536 };
+        assert_eq!(judge_create(&big_503, "r", 1, 1), Verdict::Retry);
+        assert_eq!(judge_create(&big_503, "r", 2, 1), Verdict::Refused(expected));
+        assert_eq!(judge_delete(&big), DeleteVerdict::Done);
+        assert_eq!(judge_delete(&HttpOutcome::TooLarge { status: 404, limit: 1 }), DeleteVerdict::Done);
+        assert_eq!(judge_delete(&HttpOutcome::TooLarge { status: 429, limit: 1 }), DeleteVerdict::Retry);
+        assert_eq!(judge_delete(&big_503), DeleteVerdict::Retry);
+        assert!(matches!(judge_delete(&big_403), DeleteVerdict::GiveUp(_)));
+    }
+
+    #[test]
+    fn a_redirect_is_a_misconfigured_base_url() {
+        let moved = HttpOutcome::Redirect { status: 307, location: Some("https://new.example/api/conference".into()) };
+        for verdict in [judge_create(&moved, "r", 1, 3), judge_conflict_fetch(&moved, "r", "7", None, 1, 3)] {
+            match verdict {
+                Verdict::Refused(r) => {
+                    assert_eq!(r.code, codes::INVALID_RESPONSE);
+                    assert!(r.message.starts_with("Invalid response from reservation server: the API redirected (HTTP 307 to https://new.example/api/conference)"), "{}", r.message);
+                    assert!(r.message.contains("base_url"), "{}", r.message);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let bare = judge_create(&response(302, ""), "r", 1, 3);
+        assert!(
+            matches!(bare, Verdict::Refused(r) if r.code == codes::INVALID_RESPONSE && r.message.contains("HTTP 302"))
+        );
+        let hidden = HttpOutcome::Redirect { status: 301, location: None };
+        match judge_delete(&hidden) {
+            DeleteVerdict::GiveUp(why) => assert!(why.contains("HTTP 301") && why.contains("base_url"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(judge_delete(&response(308, "")), DeleteVerdict::GiveUp(_)));
+    }
+
+    #[test]
+    fn outcomes_display_as_one_short_line() {
+        let huge = format!("\u{1b}[31m{}", "é".repeat(20 << 20));
+        let shown = response(503, &huge).to_string();
+        assert!(shown.starts_with("HTTP 503: \\u{1b}[31mééé"), "{}", &shown[..40]);
+        assert!(shown.ends_with('…') && shown.chars().count() < 250, "{} chars", shown.chars().count());
+        assert!(!shown.contains('\u{1b}'));
+        assert_eq!(response(500, "line\nbreak").to_string(), "HTTP 500: line\\nbreak");
+        assert_eq!(response(204, "").to_string(), "HTTP 204");
+        assert_eq!(HttpOutcome::Timeout.to_string(), "timed out");
+        assert_eq!(
+            HttpOutcome::Unreachable("connection refused".into()).to_string(),
+            "unreachable: connection refused"
+        );
+        assert_eq!(
+            HttpOutcome::TooLarge { status: 200, limit: 10 }.to_string(),
+            "HTTP 200 with a body larger than 10 bytes (not read)"
+        );
+        assert_eq!(HttpOutcome::Redirect { status: 307, location: None }.to_string(), "HTTP 307 redirect");
+    }
+
+    #[test]
+    fn refusal_texts_are_cut_on_character_boundaries() {
+        assert_eq!(truncate_chars("short", 10), "short");
+        assert_eq!(truncate_chars("exactly", 7), "exactly");
+        assert_eq!(truncate_chars("ééééé", 3), "éé…");
+        assert_eq!(truncate_chars("abc", 0), "");
+        let refusal = Refusal::new(403, "x".repeat(5000)).truncated(1024);
+        assert_eq!(refusal.message.chars().count(), 1024);
+        assert!(refusal.message.ends_with('…'));
     }
 
     #[test]

@@ -64,7 +64,6 @@ impl<K: Ord + Hash + Clone> Timers<K> {
     pub fn len(&self) -> usize {
         self.by_key.len()
     }
-
 }
 
 #[cfg(test)]

@@ -127,10 +127,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             keepalive: config.xmpp.keepalive,
             reconnect_max_delay: config.xmpp.reconnect_max_delay,
             write_timeout: config.xmpp.write_timeout,
-            limits: StreamLimits {
-                max_stanza_size: config.limits.max_stanza_size,
-                max_depth: config.limits.max_depth,
-            },
+            limits: StreamLimits { max_stanza_size: config.limits.max_stanza_size, max_depth: config.limits.max_depth },
         },
         event_tx,
         link_tx,

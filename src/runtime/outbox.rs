@@ -15,7 +15,7 @@ use tracing::warn;
 
 use crate::core::{OutboxChange, StoredDelete};
 
-pub const FILE_NAME: &str = "reservation-outbox.jsonl";
+pub use crate::config::OUTBOX_FILE as FILE_NAME;
 
 #[derive(Debug, thiserror::Error)]
 #[error("state.directory: {path}: {source}")]
@@ -58,7 +58,9 @@ impl Outbox {
                             entries.remove(&id);
                         }
                         // A crash in the middle of a write leaves a torn last line.
-                        Err(e) => warn!(path = %path.display(), line = n + 1, "skipping an unreadable outbox line: {e}"),
+                        Err(e) => {
+                            warn!(path = %path.display(), line = n + 1, "skipping an unreadable outbox line: {e}")
+                        }
                     }
                 }
             }
@@ -117,7 +119,7 @@ impl Outbox {
 
 /// Writes `entries` to a new file that atomically replaces `path`, and opens it for appending.
 fn rewrite(path: &Path, entries: &BTreeMap<String, StoredDelete>) -> std::io::Result<File> {
-    let temporary = path.with_extension("jsonl.tmp");
+    let temporary = path.with_extension("tmp");
     let mut file = File::create(&temporary)?;
     let mut bytes = Vec::new();
     for record in entries.values() {

@@ -40,8 +40,12 @@ impl Default for StreamLimits {
 /// Why a stanza was not built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
-    TooDeep { limit: usize },
-    TooLarge { limit: usize },
+    TooDeep {
+        limit: usize,
+    },
+    TooLarge {
+        limit: usize,
+    },
     /// Not namespace-well-formed (an undeclared prefix, say).
     Malformed,
 }
@@ -72,7 +76,9 @@ pub struct RejectedStanza {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     /// The peer's stream header, with its `id` (needed for the component handshake).
-    Header { id: Option<String> },
+    Header {
+        id: Option<String>,
+    },
     Stanza(Element),
     Rejected(RejectedStanza),
     /// `</stream:stream>`: the peer closed the stream.
@@ -180,8 +186,7 @@ impl StreamReader {
         let stanza_depth = depth - 1;
         if let RawEvent::ElementHeadOpen(_, (_, name)) = &event {
             if stanza_depth == 1 {
-                let builder =
-                    TreeBuilder::new().with_prefixes_stack(vec![self.stream_prefixes.clone().into()]);
+                let builder = TreeBuilder::new().with_prefixes_stack(vec![self.stream_prefixes.clone().into()]);
                 self.current = Some(Current {
                     builder: Some(builder),
                     envelope: RejectedStanza {
@@ -320,14 +325,20 @@ mod tests {
         assert_eq!(rejected.why, Rejection::TooLarge { limit: 256 * 1024 });
         assert_eq!(stanzas(&items).last().unwrap().attr("id"), Some("after"));
         // 9,000 bytes is well within the stanza limit: the stanza is read whole.
-        let input = format!("{HEADER}<iq type='set' id='9k' from='u@meet.test/r'><c xmlns='x' room='{}'/></iq>", "y".repeat(9000));
+        let input = format!(
+            "{HEADER}<iq type='set' id='9k' from='u@meet.test/r'><c xmlns='x' room='{}'/></iq>",
+            "y".repeat(9000)
+        );
         let items = read_all(StreamLimits::default(), &input, 1000).unwrap();
         assert_eq!(stanzas(&items)[0].get_child("c", "x").unwrap().attr("room").unwrap().len(), 9000);
     }
 
     #[test]
     fn huge_text_is_rejected_by_size() {
-        let input = format!("{HEADER}<message id='m' from='a@b/c'><body>{}</body></message><iq id='n' type='get' from='a@b/c'/>", "z".repeat(1 << 20));
+        let input = format!(
+            "{HEADER}<message id='m' from='a@b/c'><body>{}</body></message><iq id='n' type='get' from='a@b/c'/>",
+            "z".repeat(1 << 20)
+        );
         let items = read_all(StreamLimits::default(), &input, 65536).unwrap();
         assert!(matches!(&items[1], Item::Rejected(r) if r.name == "message" && r.id.as_deref() == Some("m")));
         assert_eq!(stanzas(&items).len(), 1);
@@ -335,9 +346,12 @@ mod tests {
 
     #[test]
     fn an_undeclared_prefix_rejects_only_that_stanza() {
-        let input = format!("{HEADER}<iq type='get' id='p' from='a@b/c'><foo:bar/></iq><iq id='n' type='get' from='a@b/c'/>");
+        let input =
+            format!("{HEADER}<iq type='get' id='p' from='a@b/c'><foo:bar/></iq><iq id='n' type='get' from='a@b/c'/>");
         let items = read_all(StreamLimits::default(), &input, 16).unwrap();
-        assert!(matches!(&items[1], Item::Rejected(r) if r.why == Rejection::Malformed && r.id.as_deref() == Some("p")));
+        assert!(
+            matches!(&items[1], Item::Rejected(r) if r.why == Rejection::Malformed && r.id.as_deref() == Some("p"))
+        );
         assert_eq!(stanzas(&items)[0].attr("id"), Some("n"));
     }
 

@@ -28,8 +28,6 @@ use crate::xmpp::muc;
 use crate::xmpp::ns;
 use crate::xmpp::stream::{RejectedStanza, Rejection};
 
-pub(crate) use reservations::truncate;
-
 /// The occupant nickname clients recognise as the focus.
 pub const FOCUS_NICK: &str = "focus";
 
@@ -378,7 +376,7 @@ impl Focus {
                     if let Some(envelope) = IqEnvelope::of(&stanza, &self.settings.component.to_string()) {
                         let text = match other {
                             None => "an IQ needs a 'type'".to_owned(),
-                            Some(t) => format!("unknown IQ type {:?}", truncate(t, 64)),
+                            Some(t) => format!("unknown IQ type {:?}", super::reservation::truncate_chars(t, 64)),
                         };
                         self.bad_request(&envelope, &text);
                     }

@@ -117,7 +117,7 @@ impl Focus {
     /// conference.
     pub(super) fn refuse(&mut self, now: Time, room: &BareJid, refusal: Refusal) {
         let Some(conference) = self.remove_conference(room) else { return };
-        let refusal = Refusal::new(refusal.code, truncate(&refusal.message, self.settings.limits.max_message_length));
+        let refusal = refusal.truncated(self.settings.limits.max_message_length);
         info!(room = %room, code = refusal.code, text = %refusal.message, outcome = "refused", "conference refused");
         for waiter in conference.waiters {
             self.out.send(waiter.envelope.error(focus_ns::reservation_error(refusal.code, &refusal.message)));
@@ -208,24 +208,5 @@ impl Focus {
         if let Some(id) = self.deletes.get(&key).map(|d| d.id.clone()) {
             self.send_delete(key, &id);
         }
-    }
-}
-
-/// At most `max` characters, ending in "…" when cut, so the client still gets the start.
-pub(crate) fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max.saturating_sub(1)) {
-        Some((cut, _)) if text[cut..].chars().nth(1).is_some() => format!("{}…", &text[..cut]),
-        _ => text.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn truncation_keeps_short_texts_and_cuts_long_ones_on_a_character() {
-        assert_eq!(super::truncate("short", 10), "short");
-        assert_eq!(super::truncate("exactly10!", 10), "exactly10!");
-        assert_eq!(super::truncate("ééééééééééé", 10), "ééééééééé…");
-        assert_eq!(super::truncate("ééééééééééé", 10).chars().count(), 10);
     }
 }

@@ -327,5 +327,4 @@ impl Focus {
             self.delete_reservation(now, room.clone(), reservation.id);
         }
     }
-
 }
