@@ -173,15 +173,13 @@ async fn login(settings: &Settings) -> Result<(Inbound, OwnedWriteHalf), Connect
     write_all(&mut writer, header.as_bytes(), settings.write_timeout).await?;
     // Prosody answers at once; allow for a busy server.
     let answer_time = settings.keepalive.max(Duration::from_secs(5)) * 2;
-    let stream_id = loop {
-        match timeout(answer_time, inbound.next()).await {
-            Ok(Ok(Item::Header { id: Some(id) })) => break id,
-            Ok(Ok(Item::Header { id: None })) => return Err(refused("the server sent no stream id".into())),
-            Ok(Ok(Item::Stanza(e))) if e.name() == "error" => return Err(refused(stream_error(&e))),
-            Ok(Ok(other)) => return Err(refused(format!("unexpected {other:?} before the stream header"))),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(refused("no stream header".into())),
-        }
+    let stream_id = match timeout(answer_time, inbound.next()).await {
+        Ok(Ok(Item::Header { id: Some(id) })) => id,
+        Ok(Ok(Item::Header { id: None })) => return Err(refused("the server sent no stream id".into())),
+        Ok(Ok(Item::Stanza(e))) if e.name() == "error" => return Err(refused(stream_error(&e))),
+        Ok(Ok(other)) => return Err(refused(format!("unexpected {other:?} before the stream header"))),
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(refused("no stream header".into())),
     };
     let handshake = Element::from(Handshake::from_stream_id_and_password(stream_id, &settings.secret));
     write_all(&mut writer, &serialise(&handshake), settings.write_timeout).await?;
