@@ -181,11 +181,8 @@ Authorization = \"{TOKEN}\"
 [log]
 level = \"debug\"
 format = \"json\"
-[state]
-directory = \"{}\"
 ",
-        harness::reservation(&api.base_url()),
-        dir.path().join("state").display()
+        harness::reservation_in(&api.base_url(), &dir.path().join("state"))
     );
     std::fs::write(&config, harness::config_toml(prosody.component_port(), SECRET, &extra))?;
     let log_path = dir.path().join("focus.log");
