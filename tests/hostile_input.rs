@@ -140,13 +140,13 @@ async fn the_component_stream_survives_what_prosody_would_not_relay() -> Result<
     .await?;
     link.write(&format!("<message id='m' {from}><body>{}</body></message>", "z".repeat(2_000_000))).await?;
     link.write(&format!("<iq type='get' id='last' {from}><ping xmlns='urn:xmpp:ping'/></iq>")).await?;
-    link.read_until("id=\"last\"", timeout).await?;
+    link.read_until("id='last'", timeout).await?;
     let received = link.received.clone();
     for id in ["no-type", "bad-type"] {
-        let at = received.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("{id} unanswered: {received}"));
+        let at = received.find(&format!("id='{id}'")).unwrap_or_else(|| panic!("{id} unanswered: {received}"));
         assert!(received[at..].split("</iq>").next().unwrap().contains("bad-request"), "{received}");
     }
-    let at = received.find("id=\"deep\"").expect("the deep IQ is answered");
+    let at = received.find("id='deep'").expect("the deep IQ is answered");
     assert!(received[at..].split("</iq>").next().unwrap().contains("policy-violation"), "{received}");
     assert!(!received.contains("an-answer") && !received.contains("an-error"), "answers are never answered");
     assert!(peer.accept(Duration::from_millis(200)).await.is_err(), "the focus did not reconnect");
