@@ -59,6 +59,8 @@ muc_domain = "conference.meet.test"
 [reservation]
 enabled = true
 base_url = "http://127.0.0.1:18080"
+[state]
+directory = "$run/state"
 TOML
 
 pids=()

@@ -752,3 +752,128 @@ fn a_join_without_answer_ends_the_conference_instead_of_being_resent() {
     h.stanza(&format!("<presence xmlns='jabber:component:accept' from='{ROOM}/focus' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='focus.meet.test/focus' affiliation='owner' role='moderator'/><status code='110'/></x></presence>"));
     assert!(h.take_sent().iter().any(|s| is_leave(s, ROOM)));
 }
+
+fn limited(limits: Limits) -> Settings {
+    Settings { limits, ..settings(true) }
+}
+
+#[test]
+fn past_the_pending_limit_new_rooms_hear_not_ready_at_once_and_nothing_is_called() {
+    let mut h = Harness::with(limited(Limits { max_pending_conferences: 2, ..Limits::default() }));
+    for n in 0..5 {
+        h.request(&format!("q{n}"), &format!("room{n}@conference.meet.test"));
+    }
+    assert_eq!(h.take_calls().len(), 2, "only two reservation calls");
+    let sent = h.take_sent();
+    for n in 2..5 {
+        assert!(!ready(reply_to(&sent, &format!("q{n}"))), "q{n} is told to ask again");
+    }
+    assert_eq!(h.focus.footprint().conferences, 2);
+}
+
+#[test]
+fn a_crowd_on_one_starting_room_is_bounded() {
+    let mut h = Harness::with(limited(Limits { max_waiters_per_conference: 3, ..Limits::default() }));
+    for n in 0..10 {
+        h.request(&format!("q{n}"), ROOM);
+    }
+    assert_eq!(h.take_sent().len(), 7, "seven immediate ready='false' answers");
+    assert_eq!(h.focus.footprint().waiters, 3);
+}
+
+#[test]
+fn the_conference_limit_holds_for_live_rooms_too() {
+    let mut h =
+        Harness::with(Settings { limits: Limits { max_conferences: 1, ..Limits::default() }, ..settings(false) });
+    h.request("q1", ROOM);
+    h.room_accepts_join(ROOM);
+    h.request("q2", "other@conference.meet.test");
+    assert!(!ready(reply_to(&h.take_sent(), "q2")));
+    assert_eq!(h.focus.conference_count(), 1);
+}
+
+#[test]
+fn a_huge_refusal_text_is_cut_and_the_cut_text_is_cached() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    let message = "ä".repeat(600_000);
+    h.http(&post, 403, &format!(r#"{{"message":"{message}"}}"#));
+    let (_, text) = parse_reservation_error(&error_of(reply_to(&h.take_sent(), "q1"))).unwrap();
+    assert_eq!(text.chars().count(), 1024);
+    assert!(text.ends_with('…'));
+    h.request("q2", ROOM);
+    let (_, cached) = parse_reservation_error(&error_of(reply_to(&h.take_sent(), "q2"))).unwrap();
+    assert_eq!(cached, text);
+}
+
+#[test]
+fn rejected_stanzas_and_iqs_without_a_valid_type_are_answered_and_answers_are_not() {
+    use crate::xmpp::stream::{RejectedStanza, Rejection};
+    let mut h = Harness::new(false);
+    let rejected = |id: &str, type_: &str, why| RejectedStanza {
+        name: "iq".into(),
+        id: Some(id.into()),
+        type_: Some(type_.into()),
+        from: Some(CLIENT.into()),
+        to: Some("focus.meet.test".into()),
+        why,
+    };
+    h.input(Input::Rejected(rejected("deep", "set", Rejection::TooDeep { limit: 32 })));
+    h.input(Input::Rejected(rejected("bad-ns", "get", Rejection::Malformed)));
+    h.input(Input::Rejected(rejected("answer", "result", Rejection::TooLarge { limit: 10 })));
+    h.stanza("<iq xmlns='jabber:component:accept' id='untyped' from='abc@meet.test/res1' to='focus.meet.test'><ping xmlns='urn:xmpp:ping'/></iq>");
+    h.stanza(
+        "<iq xmlns='jabber:component:accept' type='weird' id='odd' from='abc@meet.test/res1' to='focus.meet.test'/>",
+    );
+    let sent = h.take_sent();
+    let condition = |id: &str| error_of(reply_to(&sent, id)).defined_condition;
+    use xmpp_parsers::stanza_error::DefinedCondition;
+    assert_eq!(condition("deep"), DefinedCondition::PolicyViolation);
+    assert_eq!(condition("bad-ns"), DefinedCondition::BadRequest);
+    assert_eq!(condition("untyped"), DefinedCondition::BadRequest);
+    assert_eq!(condition("odd"), DefinedCondition::BadRequest);
+    assert_eq!(sent.len(), 4, "no answer to an answer");
+}
+
+#[test]
+fn a_granted_reservation_is_in_the_outbox_until_its_delete_succeeds() {
+    let mut h = Harness::new(true);
+    h.live(GRANTED);
+    let put = |ended: bool| move |c: &OutboxChange| matches!(c, OutboxChange::Put(r) if r.id == "42" && r.ended_at.is_some() == ended);
+    assert!(h.outbox.iter().any(put(false)), "recorded when granted: {:?}", h.outbox);
+    h.advance(15); // nobody joined
+    assert!(h.outbox.iter().any(put(true)), "recorded as ended");
+    let delete = h.take_calls().remove(0);
+    h.http(&delete, 503, "");
+    assert!(!h.outbox.iter().any(|c| matches!(c, OutboxChange::Remove(_))));
+    h.advance(5);
+    let retry = h.take_calls().remove(0);
+    h.http(&retry, 204, "");
+    assert_eq!(h.outbox.last(), Some(&OutboxChange::Remove("42".into())));
+}
+
+#[test]
+fn deletes_left_by_an_earlier_run_are_resumed_and_given_up_in_time() {
+    let mut h = Harness::new(true);
+    let stored = |id: &str, ended_at| StoredDelete { id: id.into(), room: ROOM.into(), ended_at };
+    h.focus.restore_deletes(h.now, vec![stored("7", None), stored("8", Some(h.now - Duration::hours(23)))]);
+    h.drain();
+    let calls = h.take_calls();
+    let mut paths: Vec<&str> = calls.iter().map(|c| c.path.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/conference/7", "/conference/8"]);
+    for call in &calls {
+        h.http(call, 503, "");
+    }
+    // 8 ended 23 hours ago: it is given up within the hour; 7 goes on.
+    for _ in 0..30 {
+        for call in h.take_calls() {
+            h.http(&call, 503, "");
+        }
+        h.advance(300);
+    }
+    assert!(h.outbox.contains(&OutboxChange::Remove("8".into())), "8 was given up");
+    assert!(!h.outbox.contains(&OutboxChange::Remove("7".into())), "7 is still retried");
+    assert!(h.focus.has_pending_http());
+}

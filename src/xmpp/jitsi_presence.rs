@@ -50,8 +50,19 @@ pub struct ParticipantInfo {
     pub claimed_features: Vec<String>,
 }
 
+/// What one participant's presence may make the focus keep: anyone can send presence, and the
+/// focus holds it for every participant of every room.
+pub const MAX_TEXT: usize = 256;
+pub const MAX_SOURCES: usize = 64;
+pub const MAX_CODECS: usize = 16;
+
+/// A short field kept as is; a longer one is cut to `MAX_TEXT` characters.
+fn bounded(text: &str) -> String {
+    text.chars().take(MAX_TEXT).collect()
+}
+
 fn child_text(presence: &Element, name: &str) -> Option<String> {
-    presence.children().find(|c| c.name() == name).map(|c| c.text().trim().to_owned()).filter(|t| !t.is_empty())
+    presence.children().find(|c| c.name() == name).map(|c| bounded(c.text().trim())).filter(|t| !t.is_empty())
 }
 
 fn parse_bool(text: Option<String>) -> Option<bool> {
@@ -64,28 +75,32 @@ impl ParticipantInfo {
     pub fn parse(presence: &Element) -> ParticipantInfo {
         let caps = presence.get_child("c", ns::CAPS).and_then(|c| {
             Some(Caps {
-                node: c.attr("node")?.to_owned(),
-                ver: c.attr("ver")?.to_owned(),
-                hash: c.attr("hash").unwrap_or("sha-1").to_owned(),
+                node: bounded(c.attr("node")?),
+                ver: bounded(c.attr("ver")?),
+                hash: bounded(c.attr("hash").unwrap_or("sha-1")),
             })
         });
-        let sources = child_text(presence, "SourceInfo")
+        let source_info = presence.children().find(|c| c.name() == "SourceInfo").map(Element::text);
+        let sources = source_info
             .and_then(|json| serde_json::from_str::<Value>(&json).ok())
             .and_then(|json| json.as_object().cloned())
             .map(|object| {
                 object
                     .into_iter()
+                    .take(MAX_SOURCES)
                     .map(|(name, info)| SourceInfo {
-                        name,
+                        name: bounded(&name),
                         muted: info.get("muted").and_then(Value::as_bool).unwrap_or(true),
-                        video_type: info.get("videoType").and_then(Value::as_str).map(str::to_owned),
+                        video_type: info.get("videoType").and_then(Value::as_str).map(bounded),
                     })
                     .collect()
             })
             .unwrap_or_default();
         let mut codecs: Vec<String> = child_text(presence, "jitsi_participant_codecList")
             .or_else(|| child_text(presence, "jitsi_participant_codecType"))
-            .map(|list| list.split(',').map(|c| c.trim().to_lowercase()).filter(|c| !c.is_empty()).collect())
+            .map(|list| {
+                list.split(',').map(|c| c.trim().to_lowercase()).filter(|c| !c.is_empty()).take(MAX_CODECS).collect()
+            })
             .unwrap_or_default();
         if !codecs.is_empty() && !codecs.iter().any(|c| c == "vp8") {
             codecs.push("vp8".to_owned());
@@ -97,6 +112,7 @@ impl ParticipantInfo {
             .filter(|f| f.name() == "feature")
             .filter_map(|f| f.attr("var"))
             .filter(|var| [FEATURE_JIBRI, FEATURE_JIGASI, FEATURE_TRANSCRIBER].contains(var))
+            .take(3)
             .map(str::to_owned)
             .collect();
         ParticipantInfo {
@@ -159,6 +175,21 @@ mod tests {
         let video = info.sources.iter().find(|s| !s.is_audio()).unwrap();
         assert_eq!((video.muted, video.video_type.as_deref()), (false, Some("camera")));
         assert!(!info.claims_service());
+    }
+
+    #[test]
+    fn what_a_presence_makes_us_keep_is_bounded() {
+        let sources: Vec<String> = (0..10_000).map(|n| format!("\"ep-v{n}\":{{\"muted\":false}}")).collect();
+        let xml = format!(
+            "<presence xmlns='jabber:client'><stats-id>{}</stats-id><SourceInfo>{{{}}}</SourceInfo><jitsi_participant_codecList>{}</jitsi_participant_codecList></presence>",
+            "s".repeat(100_000),
+            sources.join(","),
+            "h264,".repeat(1000)
+        );
+        let info = ParticipantInfo::parse(&xml.parse().unwrap());
+        assert_eq!(info.stats_id.unwrap().len(), MAX_TEXT);
+        assert_eq!(info.sources.len(), MAX_SOURCES);
+        assert!(info.codecs.len() <= MAX_CODECS + 1, "{}", info.codecs.len());
     }
 
     #[test]
