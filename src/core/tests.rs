@@ -877,3 +877,16 @@ fn deletes_left_by_an_earlier_run_are_resumed_and_given_up_in_time() {
     assert!(!h.outbox.contains(&OutboxChange::Remove("7".into())), "7 is still retried");
     assert!(h.focus.has_pending_http());
 }
+
+#[test]
+fn control_characters_in_a_refusal_cannot_break_the_answer() {
+    let mut h = Harness::new(true);
+    h.request("q1", ROOM);
+    let post = h.take_calls().remove(0);
+    h.http(&post, 403, r#"{"message":"no\u0000 \u001b[31mway\ufffe"}"#);
+    let reply = reply_to(&h.take_sent(), "q1").clone();
+    let mut bytes = Vec::new();
+    reply.write_to(&mut bytes).expect("the answer serialises");
+    let (_, text) = parse_reservation_error(&error_of(&reply)).unwrap();
+    assert_eq!(text, "no\u{FFFD} \u{FFFD}[31mway\u{FFFD}");
+}

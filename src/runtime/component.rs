@@ -293,11 +293,25 @@ async fn write_loop(
     }
 }
 
+/// Serialises one stanza after the others. minidom's writer panics on text XML forbids; the
+/// core makes all outside text safe first, and a stanza that still fails is dropped, not the link.
 fn write_into(batch: &mut Vec<u8>, stanza: &Element) {
     let start = batch.len();
-    if let Err(e) = stanza.write_to(batch) {
-        batch.truncate(start);
-        error!("cannot serialise a stanza: {e}");
+    let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| stanza.write_to(batch)));
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            batch.truncate(start);
+            error!("cannot serialise a stanza: {e}");
+        }
+        Err(_) => {
+            batch.truncate(start);
+            error!(
+                name = stanza.name(),
+                id = stanza.attr("id").unwrap_or("-"),
+                "dropped a stanza that cannot be serialised"
+            );
+        }
     }
 }
 

@@ -3,6 +3,20 @@
 use minidom::rxml::{Namespace, NcName};
 use minidom::Element;
 
+/// `text` with every character XML 1.0 forbids (most C0 controls, U+FFFE, U+FFFF, lone
+/// surrogates cannot occur in a `str`) replaced by U+FFFD. Text from outside XML — a
+/// reservation API's message, an error's description — must pass through this before it goes
+/// into a stanza: the serialiser refuses such characters by panicking.
+pub fn xml_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let allowed =
+        |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
+    if text.chars().all(allowed) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(text.chars().map(|c| if allowed(c) { c } else { '\u{FFFD}' }).collect())
+    }
+}
+
 /// An element with a name and namespace and nothing else.
 pub fn elem(name: &str, ns: &str) -> Element {
     Element::bare(name, ns)
@@ -30,7 +44,8 @@ impl ElementExt for Element {
     }
 
     fn with_text(mut self, text: impl Into<String>) -> Self {
-        self.append_text_node(text.into());
+        let text = text.into();
+        self.append_text_node(xml_safe(&text).into_owned());
         self
     }
 
@@ -42,7 +57,8 @@ impl ElementExt for Element {
 /// Sets (or replaces) a plain attribute.
 pub fn set_attr(element: &mut Element, name: &str, value: impl Into<String>) {
     let name = NcName::try_from(name).expect("attribute names in this crate are valid NCNames");
-    element.set_attr(Namespace::NONE, name, value.into());
+    let value = value.into();
+    element.set_attr(Namespace::NONE, name, xml_safe(&value).into_owned());
 }
 
 /// Removes a plain attribute if present.
@@ -55,4 +71,17 @@ pub fn remove_attr(element: &mut Element, name: &str) {
 /// Serialises an element for logs and tests.
 pub fn to_xml(element: &Element) -> String {
     String::from(element)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_outside_xml_is_made_serialisable() {
+        assert!(matches!(xml_safe("plain ä\ttext\n"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(xml_safe("a\u{0}b\u{1b}[31mc\u{FFFE}"), "a\u{FFFD}b\u{FFFD}[31mc\u{FFFD}");
+        let element = elem("a", "x").with_attr("v", "q\u{1}z").with_text("bad\u{8}text");
+        assert_eq!(to_xml(&element), "<a xmlns='x' v='q\u{FFFD}z'>bad\u{FFFD}text</a>");
+    }
 }

@@ -151,7 +151,8 @@ impl TryFrom<&Element> for ConferenceResponse {
 /// The error a refused reservation produces: `service-unavailable`, the API's message as
 /// `<text>` and `<reservation-error error-code='STATUS'/>`.
 pub fn reservation_error(code: u16, message: &str) -> StanzaError {
-    let mut error = StanzaError::new(ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", message);
+    let message = super::build::xml_safe(message);
+    let mut error = StanzaError::new(ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", message.as_ref());
     error.other = Some(elem("reservation-error", ns::FOCUS).with_attr("error-code", code.to_string()));
     error
 }
@@ -173,7 +174,7 @@ pub fn session_invalid_error() -> StanzaError {
 
 /// A plain stanza error with an English text.
 pub fn error(type_: ErrorType, condition: DefinedCondition, text: &str) -> StanzaError {
-    StanzaError::new(type_, condition, "en", text)
+    StanzaError::new(type_, condition, "en", super::build::xml_safe(text).as_ref())
 }
 
 #[cfg(test)]

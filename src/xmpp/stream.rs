@@ -190,7 +190,8 @@ impl StreamReader {
                 self.current = Some(Current {
                     builder: Some(builder),
                     envelope: RejectedStanza {
-                        name: name.to_string(),
+                        // Only compared with the stanza names; a huge one need not be kept.
+                        name: name.chars().take(64).collect(),
                         id: None,
                         type_: None,
                         from: None,
