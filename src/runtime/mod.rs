@@ -37,6 +37,9 @@ pub enum RunError {
     Http(#[from] http::HttpSetupError),
     #[error(transparent)]
     Outbox(#[from] outbox::OutboxError),
+    /// Only a bug can end the connection task; exiting non-zero lets systemd restart us.
+    #[error("the component connection task ended unexpectedly")]
+    ConnectionTaskEnded,
 }
 
 /// Where the core's effects go.
@@ -135,6 +138,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     )));
     let mut effects = Effects { client, http_done: http_tx, stanzas: stanza_tx, backlog: VecDeque::new(), outbox };
     let mut link = component::LinkState::default();
+    let mut failure = None;
     tokio::pin!(shutdown);
     loop {
         effects.dispatch(&mut focus);
@@ -144,6 +148,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             _ = &mut shutdown => break,
             changed = link_rx.changed() => {
                 if changed.is_err() {
+                    failure = Some(RunError::ConnectionTaskEnded);
                     break;
                 }
                 let now = *link_rx.borrow_and_update();
@@ -163,7 +168,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             }
             Some(input) = http_rx.recv() => focus.handle(Utc::now(), input),
             event = event_rx.recv(), if !backlogged => {
-                let Some(event) = event else { break };
+                let Some(event) = event else {
+                    failure = Some(RunError::ConnectionTaskEnded);
+                    break;
+                };
                 let input = match event {
                     component::Event::Stanza(stanza) => Input::Stanza(stanza),
                     component::Event::Rejected(rejected) => Input::Rejected(rejected),
@@ -198,7 +206,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     // Closing the stanza channel makes the connection task close the stream after flushing.
     drop(effects);
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut connection.0).await;
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 /// The connection task ends with the runtime, also when the runtime's future is dropped.
