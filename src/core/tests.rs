@@ -890,3 +890,17 @@ fn control_characters_in_a_refusal_cannot_break_the_answer() {
     let (_, text) = parse_reservation_error(&error_of(&reply)).unwrap();
     assert_eq!(text, "no\u{FFFD} \u{FFFD}[31mway\u{FFFD}");
 }
+
+#[test]
+fn a_slow_rejoin_of_a_live_room_is_retried_not_ended() {
+    let mut h = Harness::new(false);
+    h.request("q1", ROOM);
+    h.room_accepts_join(ROOM);
+    h.participant(ROOM, "alice", true);
+    h.input(Input::Disconnected);
+    h.input(Input::Connected);
+    h.take_sent();
+    h.advance(20);
+    assert!(h.take_sent().iter().any(|s| is_join(s, ROOM)), "the rejoin is sent again");
+    assert_eq!(h.focus.conference_count(), 1);
+}

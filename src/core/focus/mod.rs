@@ -649,11 +649,21 @@ impl Focus {
                 self.fetch_conflict(room, &id);
             }
             Phase::Joining { sent_at: Some(at) } if at + self.settings.request_timeout <= now => {
-                // The component link does not lose stanzas (a reconnection rejoins anyway): a join
-                // this slow means Prosody is overloaded, and re-sending it would add to the load.
-                // Give up; waiting clients hear `ready='false'` and ask again later.
-                warn!(room = %room, "no answer to our join; ending the conference");
-                self.end(now, room, "the room did not answer our join", Exit::Leave);
+                if conference.was_live {
+                    // A rejoin after a reconnection: people are in that room, so keep trying
+                    // (one join per live room per `request_timeout` at most).
+                    warn!(room = %room, "no answer to our rejoin; trying again");
+                    conference.phase = Phase::Joining { sent_at: self.out.connected.then_some(now) };
+                    if self.out.connected {
+                        self.out.send(join(&self.focus_jid, room));
+                    }
+                } else {
+                    // The component link does not lose stanzas: a join this slow means Prosody
+                    // is overloaded, and re-sending it would add to the load. Give up; waiting
+                    // clients hear `ready='false'` and ask again later.
+                    warn!(room = %room, "no answer to our join; ending the conference");
+                    self.end(now, room, "the room did not answer our join", Exit::Leave);
+                }
             }
             Phase::Configuring { deadline } if deadline <= now => {
                 warn!(room = %room, "no answer to the room configuration request; going live without it");
