@@ -202,7 +202,10 @@ impl Driver {
             let outcome = match call.method {
                 Method::Post | Method::Get => {
                     let name = call.form.iter().find(|(k, _)| k == "name").map_or("room1", |(_, v)| v.as_str());
-                    HttpOutcome::Response { status: if call.method == Method::Post { 201 } else { 200 }, body: granted(name, call.id) }
+                    HttpOutcome::Response {
+                        status: if call.method == Method::Post { 201 } else { 200 },
+                        body: granted(name, call.id),
+                    }
                 }
                 Method::Delete => HttpOutcome::Response { status: 204, body: String::new() },
             };
@@ -262,7 +265,12 @@ impl Driver {
         d.xml(&request(""));
         // With XMPP sign-in the first request only opens the session (ready='false'); the
         // client asks again with it.
-        let session = d.sent.iter().filter_map(|s| s.get_child("conference", "http://jitsi.org/protocol/focus")).find_map(|c| c.attr("session-id")).map(str::to_owned);
+        let session = d
+            .sent
+            .iter()
+            .filter_map(|s| s.get_child("conference", "http://jitsi.org/protocol/focus"))
+            .find_map(|c| c.attr("session-id"))
+            .map(str::to_owned);
         if let (Some(session), 0) = (session, d.focus.conference_count()) {
             d.xml(&request(&format!(" session-id='{}'", escape(&session))));
         }
