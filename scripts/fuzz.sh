@@ -17,6 +17,7 @@
 #                           the default is dev for time-limited runs, release with FUZZ_RUNS
 #   FUZZ_WORK=DIR           keep scratch corpora and logs in DIR (default: a temporary directory)
 #   FUZZ_BUILD_JOBS=1       parallel rustc jobs for the build (the CI machine has 2 shared cores)
+#   FUZZ_MAX_LEN=4096       longest input libFuzzer generates (a whole configuration file fits)
 set -euo pipefail
 
 # All in a function, so that bash has read the whole script before it runs: editing it during
@@ -86,10 +87,10 @@ for target in "${targets[@]}"; do
     cp "$seeds"/* "$corpus/"
     log="$work/$target.log"
     # One process, one job: the machine is shared. -timeout catches inputs that hang the core
-    # (a busy loop); -max_len leaves room for a whole configuration file.
+    # (a busy loop).
     status=0
     cargo +nightly fuzz run "${build[@]}" "$target" "$corpus" -- \
-        "${limit[@]}" -max_len=8192 -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+        "${limit[@]}" -max_len="${FUZZ_MAX_LEN:-4096}" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
         >"$log" 2>&1 || status=$?
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
     if [[ -z $runs ]]; then
