@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what jitsi-focus's tests and local stack need on Debian 12, only where missing:
-# Prosody 0.12 and Chromium from Debian, and the browser-test npm packages (no browser download).
+# Prosody 0.12 and Chromium from Debian, the browser-test npm packages (no browser download),
+# and cargo-fuzz on the nightly toolchain for scripts/fuzz.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -20,3 +21,7 @@ e2e="$root/tests/e2e"
 if [ ! -d "$e2e/node_modules/lib-jitsi-meet-dist" ] || [ ! -d "$e2e/node_modules/playwright-core" ]; then
     (cd "$e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# Fuzzing (scripts/fuzz.sh): cargo-fuzz needs the nightly toolchain.
+rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

@@ -1,0 +1,327 @@
+//! What the fuzz targets share: turning bytes into a stanza, the focus configurations they
+//! run against, and a small driver that plays the runtime, Prosody and the reservation API
+//! around the sans-IO core.
+//!
+//! A new target (e.g. `stream`, for the XML stream parser) is a file in `fuzz_targets/`
+//! calling into this crate, a `[[bin]]` entry in `Cargo.toml` and a `seeds/<target>/`
+//! directory; `scripts/fuzz.sh` picks up every target `cargo fuzz list` shows.
+//!
+//! Everything here is deterministic (fixed clock, no randomness, no global state that
+//! survives an input), so every crash reproduces from its input alone.
+
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Duration, Utc};
+use jitsi_focus::config::Config;
+use jitsi_focus::core::reservation::{HttpCall, HttpOutcome, Method};
+use jitsi_focus::core::{Effect, Focus, Input, Settings, Time};
+use minidom::Element;
+
+/// Deepest element nesting the targets let through to minidom.
+pub const MAX_NESTING: usize = 64;
+
+/// The room the live-conference targets run; seeds address it.
+pub const ROOM: &str = "room1@conference.meet.test";
+
+/// An upper bound on how deeply `text` nests elements, computed without parsing.
+///
+/// minidom's `Element` is dropped, cloned and serialised recursively, so a stanza nested
+/// ten thousand levels deep overflows the stack in minidom, not in the focus. The lead is
+/// adding a depth-limited parser to the product; until the targets use it they refuse such
+/// inputs up front so that the fuzzer spends its time on the focus logic. Real stanzas nest
+/// less than ten levels; 64 leaves the fuzzer plenty of room.
+///
+/// The bound must never be below the real depth of what minidom accepts:
+/// - every start tag begins with a `<` not followed by `/`, so counting those as opens
+///   over-counts (self-closing tags, comments and processing instructions count too);
+/// - `</` is subtracted as a close. In XML that parses, `<` cannot appear in attribute values
+///   or text, so every `</` is a real end tag, except inside comments, CDATA sections and
+///   processing instructions. If any of those (`<!`, `<?`) is present we subtract nothing
+///   and the bound is simply the number of `<`.
+pub fn nesting_bound(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    if text.contains("<!") || text.contains("<?") {
+        return bytes.iter().filter(|&&b| b == b'<').count();
+    }
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'<' {
+            if bytes.get(i + 1) == Some(&b'/') {
+                depth = depth.saturating_sub(1);
+            } else {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+        }
+    }
+    deepest
+}
+
+/// The fuzz input as one element: UTF-8, nested at most [`MAX_NESTING`] deep, well-formed.
+pub fn element(data: &[u8]) -> Option<Element> {
+    let text = std::str::from_utf8(data).ok()?;
+    if nesting_bound(text) > MAX_NESTING {
+        return None;
+    }
+    text.parse::<Element>().ok()
+}
+
+/// The fixed "now" the targets start at (the day the core tests use too).
+pub fn start() -> Time {
+    DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+/// The focus configurations the targets run against, from real TOML through the same
+/// `Config` → `Settings` path as the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// Reservation API on, no sign-in: the common deployment.
+    Reservations,
+    /// Reservation API on, sign-in with XMPP accounts on `auth.meet.test`.
+    XmppAuth,
+    /// No reservation API, sign-in with tokens (JWT) on `auth.meet.test`.
+    JwtNoReservations,
+}
+
+pub const VARIANTS: [Variant; 3] = [Variant::Reservations, Variant::XmppAuth, Variant::JwtNoReservations];
+
+/// The configuration an input runs against, by its length: every input runs once (running
+/// each against all configurations would divide the executions per second), each
+/// configuration sees every kind of input, and a crash reproduces from the input alone.
+pub fn pick<T: Copy>(data: &[u8], choices: &[T]) -> T {
+    choices[data.len() % choices.len()]
+}
+
+const BASE_TOML: &str = r#"
+[xmpp]
+component = "focus.meet.test"
+secret = "fuzz"
+muc_domain = "conference.meet.test"
+trusted_domains = ["recorder.meet.test"]
+[conference]
+initial_timeout = "15s"
+request_timeout = "20s"
+"#;
+
+fn toml_for(variant: Variant) -> String {
+    let extra = match variant {
+        Variant::Reservations => {
+            "[reservation]\nenabled = true\nbase_url = \"http://127.0.0.1:1\"\nretries = 2\nretry_delay = \"3s\"\n"
+        }
+        Variant::XmppAuth => {
+            "[reservation]\nenabled = true\nbase_url = \"http://127.0.0.1:1\"\nretries = 1\n[auth]\nmode = \"xmpp\"\ndomain = \"auth.meet.test\"\n"
+        }
+        Variant::JwtNoReservations => "[auth]\nmode = \"jwt\"\ndomain = \"auth.meet.test\"\nsession_lifetime = \"1h\"\n",
+    };
+    format!("{BASE_TOML}{extra}")
+}
+
+/// Settings for `variant`, parsed once per process (parsing TOML costs more than a run).
+pub fn settings(variant: Variant) -> Settings {
+    static ALL: OnceLock<Vec<Settings>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        VARIANTS
+            .iter()
+            .map(|v| Settings::from_config(&Config::from_toml(&toml_for(*v)).expect("fuzz configuration is valid")))
+            .collect()
+    });
+    all[VARIANTS.iter().position(|v| *v == variant).unwrap()].clone()
+}
+
+/// Plays the runtime around a [`Focus`]: feeds inputs, drains effects (serialising every
+/// stanza as the runtime would), answers for Prosody and the reservation API when asked.
+pub struct Driver {
+    pub focus: Focus,
+    pub now: Time,
+    pub sent: Vec<Element>,
+    pub calls: Vec<HttpCall>,
+}
+
+/// More deadlines than this within one `advance` means the core asks to be woken again and
+/// again without progress: a busy loop in the runtime.
+const MAX_TIMEOUTS_PER_ADVANCE: usize = 10_000;
+
+impl Driver {
+    /// A fresh focus, connected.
+    pub fn new(variant: Variant) -> Driver {
+        let mut driver = Driver { focus: Focus::new(settings(variant)), now: start(), sent: vec![], calls: vec![] };
+        driver.input(Input::Connected);
+        driver
+    }
+
+    pub fn drain(&mut self) {
+        while let Some(effect) = self.focus.poll_effect() {
+            match effect {
+                Effect::Send(stanza) => {
+                    // What the runtime does with every outgoing stanza.
+                    let _ = String::from(&stanza);
+                    self.sent.push(stanza);
+                }
+                Effect::Http(call) => self.calls.push(call),
+            }
+        }
+    }
+
+    pub fn input(&mut self, input: Input) {
+        self.focus.handle(self.now, input);
+        self.drain();
+    }
+
+    pub fn stanza(&mut self, stanza: Element) {
+        self.input(Input::Stanza(stanza));
+    }
+
+    /// A stanza from trusted text (the driver's own, never fuzzed).
+    pub fn xml(&mut self, text: &str) {
+        self.stanza(text.parse().unwrap_or_else(|e| panic!("driver stanza does not parse: {e}: {text}")));
+    }
+
+    /// Moves time forward by `seconds`, firing every deadline on the way, in order, as the
+    /// runtime does.
+    pub fn advance(&mut self, seconds: i64) {
+        let target = self.now + Duration::seconds(seconds);
+        let mut fired = 0;
+        while let Some(at) = self.focus.poll_timeout().filter(|t| *t <= target) {
+            fired += 1;
+            assert!(
+                fired <= MAX_TIMEOUTS_PER_ADVANCE,
+                "timer spin: poll_timeout keeps returning {at} (now {}) after handle_timeout",
+                self.now
+            );
+            self.now = at.max(self.now);
+            self.focus.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = target;
+    }
+
+    /// Answers every outstanding HTTP call: POST and GET grant the room named in the call
+    /// (one hour from now), DELETE succeeds.
+    pub fn grant_all(&mut self) {
+        for call in std::mem::take(&mut self.calls) {
+            let outcome = match call.method {
+                Method::Post | Method::Get => {
+                    let name = call.form.iter().find(|(k, _)| k == "name").map_or("room1", |(_, v)| v.as_str());
+                    HttpOutcome::Response {
+                        status: if call.method == Method::Post { 201 } else { 200 },
+                        body: granted(name, call.id),
+                    }
+                }
+                Method::Delete => HttpOutcome::Response { status: 204, body: String::new() },
+            };
+            self.input(Input::Http { id: call.id, outcome });
+        }
+    }
+
+    /// Answers as Prosody would for every room the focus joined or configured since the last
+    /// call: the self-presence as owner for a join, the configuration form for a config get,
+    /// an empty result for other IQs to rooms.
+    pub fn rooms_accept(&mut self) {
+        for stanza in std::mem::take(&mut self.sent) {
+            let Some(to) = stanza.attr("to") else { continue };
+            let room = to.split('/').next().unwrap_or_default();
+            if !room.ends_with("@conference.meet.test") {
+                continue;
+            }
+            let reply = match (stanza.name(), stanza.attr("type")) {
+                ("presence", None) if to.ends_with("/focus") => format!(
+                    "<presence xmlns='jabber:component:accept' from='{}' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='focus.meet.test/focus' affiliation='owner' role='moderator'/><status code='110'/></x></presence>",
+                    escape(to)
+                ),
+                ("iq", Some("get")) => format!(
+                    "<iq xmlns='jabber:component:accept' type='result' id='{}' from='{}' to='focus.meet.test/focus'><query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='form'><field var='muc#roomconfig_whois'><value>anyone</value></field></x></query></iq>",
+                    escape(stanza.attr("id").unwrap_or_default()),
+                    escape(room)
+                ),
+                ("iq", Some("set")) => format!(
+                    "<iq xmlns='jabber:component:accept' type='result' id='{}' from='{}' to='focus.meet.test/focus'/>",
+                    escape(stanza.attr("id").unwrap_or_default()),
+                    escape(room)
+                ),
+                _ => continue,
+            };
+            self.xml(&reply);
+        }
+    }
+
+    /// Lets the outside world answer until nothing more happens (bounded).
+    pub fn settle(&mut self) {
+        for _ in 0..8 {
+            if self.calls.is_empty() && self.sent.is_empty() {
+                return;
+            }
+            self.grant_all();
+            self.rooms_accept();
+        }
+    }
+
+    /// Drives [`ROOM`] to a live conference with one participant `p1`, as
+    /// `tests/bench_load.rs` does.
+    pub fn live(variant: Variant) -> Driver {
+        let mut d = Driver::new(variant);
+        let request = |session: &str| {
+            format!("<iq xmlns='jabber:component:accept' type='set' id='q1' from='alice@auth.meet.test/web' to='focus.meet.test'><conference xmlns='http://jitsi.org/protocol/focus' room='{ROOM}' machine-uid='m1'{session}/></iq>")
+        };
+        d.xml(&request(""));
+        // With XMPP sign-in the first request only opens the session (ready='false'); the
+        // client asks again with it.
+        let session = d
+            .sent
+            .iter()
+            .filter_map(|s| s.get_child("conference", "http://jitsi.org/protocol/focus"))
+            .find_map(|c| c.attr("session-id"))
+            .map(str::to_owned);
+        if let (Some(session), 0) = (session, d.focus.conference_count()) {
+            d.xml(&request(&format!(" session-id='{}'", escape(&session))));
+        }
+        d.settle();
+        d.xml(&format!("<presence xmlns='jabber:component:accept' from='{ROOM}/p1' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='alice@auth.meet.test/web' affiliation='none' role='participant'/></x></presence>"));
+        d.settle();
+        d.sent.clear();
+        d.calls.clear();
+        d
+    }
+}
+
+/// A granted reservation for `name`, starting now, for an hour.
+pub fn granted(name: &str, id: u64) -> String {
+    format!(
+        r#"{{"id":{id},"name":"{}","start_time":"2026-11-22T10:00:00.000Z","duration":3600}}"#,
+        name.replace('\\', "\\\\").replace('"', "\\\"")
+    )
+}
+
+/// Escapes text for an XML attribute value in single quotes.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('\'', "&apos;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_bound_never_below_real_depth() {
+        assert_eq!(nesting_bound("<a xmlns='x'><b><c/></b></a>"), 3);
+        assert_eq!(nesting_bound("<a xmlns='x'><b/><b/><b/></a>"), 4);
+        // '</' in a comment must not count as a close.
+        assert_eq!(nesting_bound("<a xmlns='x'><!--</a>--><b><!--</b>--><c/></b></a>"), 9);
+        assert!(nesting_bound(&"<a xmlns='x'>".repeat(65)) > MAX_NESTING);
+    }
+
+    #[test]
+    fn minidom_rejects_lt_in_attribute_values_and_text() {
+        // The bound relies on this: every '</' outside comments, CDATA and PIs is an end tag.
+        assert!("<a xmlns='x' v='</a>'/>".parse::<Element>().is_err());
+        assert!("<a xmlns='x'>1 </ 2</a>".parse::<Element>().is_err());
+    }
+
+    #[test]
+    fn every_variant_reaches_a_live_conference() {
+        for variant in VARIANTS {
+            let mut d = Driver::live(variant);
+            assert_eq!(d.focus.conference_count(), 1, "{variant:?}");
+            d.advance(3600 * 30);
+        }
+    }
+}
