@@ -15,55 +15,35 @@ use chrono::{DateTime, Duration, Utc};
 use jitsi_focus::config::Config;
 use jitsi_focus::core::reservation::{HttpCall, HttpOutcome, Method};
 use jitsi_focus::core::{Effect, Focus, Input, Settings, Time};
+use jitsi_focus::xmpp::stream::{Item, StreamLimits, StreamReader};
 use minidom::Element;
-
-/// Deepest element nesting the targets let through to minidom.
-pub const MAX_NESTING: usize = 64;
 
 /// The room the live-conference targets run; seeds address it.
 pub const ROOM: &str = "room1@conference.meet.test";
 
-/// An upper bound on how deeply `text` nests elements, computed without parsing.
-///
-/// minidom's `Element` is dropped, cloned and serialised recursively, so a stanza nested
-/// ten thousand levels deep overflows the stack in minidom, not in the focus. The lead is
-/// adding a depth-limited parser to the product; until the targets use it they refuse such
-/// inputs up front so that the fuzzer spends its time on the focus logic. Real stanzas nest
-/// less than ten levels; 64 leaves the fuzzer plenty of room.
-///
-/// The bound must never be below the real depth of what minidom accepts:
-/// - every start tag begins with a `<` not followed by `/`, so counting those as opens
-///   over-counts (self-closing tags, comments and processing instructions count too);
-/// - `</` is subtracted as a close. In XML that parses, `<` cannot appear in attribute values
-///   or text, so every `</` is a real end tag, except inside comments, CDATA sections and
-///   processing instructions. If any of those (`<!`, `<?`) is present we subtract nothing
-///   and the bound is simply the number of `<`.
-pub fn nesting_bound(text: &str) -> usize {
-    let bytes = text.as_bytes();
-    if text.contains("<!") || text.contains("<?") {
-        return bytes.iter().filter(|&&b| b == b'<').count();
+/// The stream header Prosody sends, which every fuzzed stanza follows.
+pub const STREAM_HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' id='fuzz' from='focus.meet.test'>";
+
+/// A stream reader past Prosody's header, with the product's default limits.
+pub fn stream_reader(limits: StreamLimits) -> StreamReader {
+    let mut reader = StreamReader::new(limits);
+    let mut header = STREAM_HEADER.as_bytes();
+    match reader.next(&mut header) {
+        Ok(Some(Item::Header { .. })) => reader,
+        other => panic!("the stream header does not read: {other:?}"),
     }
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'<' {
-            if bytes.get(i + 1) == Some(&b'/') {
-                depth = depth.saturating_sub(1);
-            } else {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-        }
-    }
-    deepest
 }
 
-/// The fuzz input as one element: UTF-8, nested at most [`MAX_NESTING`] deep, well-formed.
+/// The fuzz input as the focus receives it: read by the product's own stream reader (with its
+/// default depth and size limits), so that what reaches the core is exactly what the runtime
+/// would hand it. `None` unless the input is one complete stanza within the limits.
 pub fn element(data: &[u8]) -> Option<Element> {
-    let text = std::str::from_utf8(data).ok()?;
-    if nesting_bound(text) > MAX_NESTING {
-        return None;
+    let mut reader = stream_reader(StreamLimits::default());
+    let mut rest = data;
+    match reader.next(&mut rest) {
+        Ok(Some(Item::Stanza(stanza))) => Some(stanza),
+        _ => None,
     }
-    text.parse::<Element>().ok()
 }
 
 /// The fixed "now" the targets start at (the day the core tests use too).
@@ -158,6 +138,7 @@ impl Driver {
                     self.sent.push(stanza);
                 }
                 Effect::Http(call) => self.calls.push(call),
+                Effect::Outbox(_) => {}
             }
         }
     }
@@ -301,19 +282,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nesting_bound_never_below_real_depth() {
-        assert_eq!(nesting_bound("<a xmlns='x'><b><c/></b></a>"), 3);
-        assert_eq!(nesting_bound("<a xmlns='x'><b/><b/><b/></a>"), 4);
-        // '</' in a comment must not count as a close.
-        assert_eq!(nesting_bound("<a xmlns='x'><!--</a>--><b><!--</b>--><c/></b></a>"), 9);
-        assert!(nesting_bound(&"<a xmlns='x'>".repeat(65)) > MAX_NESTING);
-    }
-
-    #[test]
-    fn minidom_rejects_lt_in_attribute_values_and_text() {
-        // The bound relies on this: every '</' outside comments, CDATA and PIs is an end tag.
-        assert!("<a xmlns='x' v='</a>'/>".parse::<Element>().is_err());
-        assert!("<a xmlns='x'>1 </ 2</a>".parse::<Element>().is_err());
+    fn inputs_reach_the_core_through_the_products_stream_reader() {
+        let ping = "<iq type='get' id='1' from='a@b/c'><ping xmlns='urn:xmpp:ping'/></iq>";
+        let stanza = element(ping.as_bytes()).expect("a stanza");
+        assert_eq!(stanza.ns(), "jabber:component:accept");
+        let deep = format!("<iq type='get' id='1'>{}{}</iq>", "<a>".repeat(10_000), "</a>".repeat(10_000));
+        assert!(element(deep.as_bytes()).is_none(), "over the depth limit: never built");
+        assert!(element(b"<iq type='get' id='1'>").is_none(), "incomplete");
     }
 
     #[test]
