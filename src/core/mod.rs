@@ -12,6 +12,8 @@ pub mod reservation;
 mod timers;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod proptests;
 
 pub use focus::{Focus, Limits, Settings};
 
