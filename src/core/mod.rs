@@ -8,6 +8,8 @@ mod auth;
 mod conference;
 mod focus;
 mod iq;
+#[cfg(test)]
+mod proptests;
 pub mod reservation;
 #[cfg(test)]
 mod tests;

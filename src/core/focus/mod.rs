@@ -671,6 +671,9 @@ impl Focus {
                     conference.meeting_id = Some(uuid::Uuid::new_v4().to_string());
                 }
                 self.go_live(now, room);
+                // Its reservation may have ended meanwhile: the live checks below run now,
+                // rather than leave the expiry as a deadline in the past.
+                self.conference_timeout(now, room);
             }
             Phase::Live => {
                 let ends_at = conference.reservation.as_ref().map(|r| r.ends_at());
