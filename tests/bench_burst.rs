@@ -17,7 +17,9 @@
 //!
 //! Knobs (environment): BURST_CLIENTS (40), BURST_ROOMS_PER_CLIENT (250), BURST_MUC_CACHE
 //! (Prosody `muc_room_cache_size`, 10000 as docker-jitsi-meet configures its main MUC; Prosody's
-//! own default is 100), BURST_LOG_LEVEL (focus log level, "warn").
+//! own default is 100), BURST_LOG_LEVEL (focus log level, "warn"), BURST_FOCUS_BIN (another
+//! focus binary to measure, e.g. an earlier build), BURST_NO_STATE=1 (leave out `[state]`, for
+//! builds that predate it).
 
 mod harness;
 mod support;
@@ -30,7 +32,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use minidom::Element;
-use support::{set_attr, Prosody, ProsodyOptions, ReservationServer, TestClient};
+use serde_json::json;
+use support::{set_attr, Prosody, ProsodyOptions, Reply, ReservationServer, TestClient};
 
 /// The focus' default `conference.request_timeout` (not set in the config below).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
@@ -263,6 +266,7 @@ struct PassStats {
     within_timeout: usize,
     all: Vec<Duration>,
     ready_latencies: Vec<Duration>,
+    refused_latencies: Vec<Duration>,
     last_answer: Duration,
     duplicates: usize,
     disconnected: usize,
@@ -281,6 +285,7 @@ fn stats(started: Instant, results: &[ClientResult]) -> PassStats {
         within_timeout: 0,
         all: Vec::new(),
         ready_latencies: Vec::new(),
+        refused_latencies: Vec::new(),
         last_answer: Duration::ZERO,
         duplicates: 0,
         disconnected: 0,
@@ -305,7 +310,10 @@ fn stats(started: Instant, results: &[ClientResult]) -> PassStats {
                 }
                 // The focus answers ready='false' before request_timeout only because of a limit;
                 // at or after it, the request waited its full time.
-                Kind::NotReady if a.latency < REQUEST_TIMEOUT => s.not_ready_fast += 1,
+                Kind::NotReady if a.latency < REQUEST_TIMEOUT => {
+                    s.not_ready_fast += 1;
+                    s.refused_latencies.push(a.latency);
+                }
                 Kind::NotReady => s.not_ready_late += 1,
                 Kind::Error(e) => *s.errors.entry(e.clone()).or_default() += 1,
             }
@@ -313,6 +321,7 @@ fn stats(started: Instant, results: &[ClientResult]) -> PassStats {
     }
     s.all.sort();
     s.ready_latencies.sort();
+    s.refused_latencies.sort();
     s
 }
 
@@ -348,6 +357,8 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
     let per_client: usize = env_or("BURST_ROOMS_PER_CLIENT", 250);
     let muc_cache: usize = env_or("BURST_MUC_CACHE", 10_000);
     let log_level: String = env_or("BURST_LOG_LEVEL", "warn".to_owned());
+    let binary: String = env_or("BURST_FOCUS_BIN", env!("CARGO_BIN_EXE_jitsi-focus").to_owned());
+    let with_state = std::env::var("BURST_NO_STATE").is_err();
     let load_at_start = load_average();
 
     let prosody = Prosody::start(ProsodyOptions {
@@ -358,19 +369,26 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
     })
     .await?;
     let api = Arc::new(ReservationServer::start().await?);
+    // Every POST is granted with 201, with reservation id = room number + 1, so that a DELETE
+    // names its room.
+    let start_time = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    for room in 0..n_clients * per_client {
+        let body = json!({ "id": room + 1, "name": room_name(room), "start_time": start_time, "duration": 3600 });
+        api.script_post(&room_name(room), vec![Reply::json(201, body)]);
+    }
     let dir = tempfile::tempdir()?;
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state)?;
+    let state_section = if with_state { format!("[state]\ndirectory = \"{}\"\n", state.display()) } else { String::new() };
     let extra = format!(
-        "[reservation]\nenabled = true\nbase_url = \"{}\"\n[state]\ndirectory = \"{}\"\n[conference]\ninitial_timeout = \"2s\"\n[log]\nlevel = \"{log_level}\"\n",
+        "[reservation]\nenabled = true\nbase_url = \"{}\"\n{state_section}[conference]\ninitial_timeout = \"2s\"\n[log]\nlevel = \"{log_level}\"\n",
         api.base_url(),
-        state.display()
     );
     let config = dir.path().join("focus.toml");
     std::fs::write(&config, harness::config_toml(prosody.component_port(), support::DEFAULT_COMPONENT_SECRET, &extra))?;
     let log_path = dir.path().join("focus.log");
     let log = std::fs::File::create(&log_path)?;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_jitsi-focus"))
+    let mut child = tokio::process::Command::new(&binary)
         .arg("--config")
         .arg(&config)
         .stdout(log.try_clone()?)
@@ -446,6 +464,43 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
     let n_posts = requests.iter().filter(|r| r.method == "POST").count();
     let n_deletes = requests.iter().filter(|r| r.method == "DELETE").count();
     let n_distinct_deletes = distinct_deletes();
+    // When the reservation server saw the calls, per phase (a POST marks a request the focus
+    // accepted, at the moment it read it).
+    let window = |method: &str, from: Instant, to: Option<Instant>| {
+        let times: Vec<Duration> = requests
+            .iter()
+            .filter(|r| r.method == method && r.at >= from && to.is_none_or(|to| r.at < to))
+            .map(|r| r.at - origin)
+            .collect();
+        match (times.iter().min(), times.iter().max()) {
+            (Some(first), Some(last)) => format!("{} between {:.2} s and {:.2} s", times.len(), first.as_secs_f64(), last.as_secs_f64()),
+            _ => "0".into(),
+        }
+    };
+    // First DELETE per room, to see answers that arrived after their conference had ended.
+    let mut deleted_at: HashMap<usize, Instant> = HashMap::new();
+    for r in requests.iter().filter(|r| r.method == "DELETE") {
+        if let Some(room) = r.path.rsplit('/').next().and_then(|id| id.parse::<usize>().ok()).and_then(|id| id.checked_sub(1)) {
+            deleted_at.entry(room).or_insert(r.at);
+        }
+    }
+    let ready_after_end = |results: &[ClientResult]| {
+        let (mut n, mut worst) = (0, Duration::ZERO);
+        for r in results {
+            for (room, a) in &r.answers {
+                if let (Kind::Ready, Some(&deleted)) = (&a.kind, deleted_at.get(room)) {
+                    if a.at > deleted {
+                        n += 1;
+                        worst = worst.max(a.at - deleted);
+                    }
+                }
+            }
+        }
+        format!("{n} (up to {} after the DELETE)", secs(worst))
+    };
+    let posts_1 = window("POST", origin, Some(p2_start));
+    let posts_2 = window("POST", p2_start, None);
+    let deletes_all = window("DELETE", origin, None);
     let other_requests = requests.iter().filter(|r| r.method != "POST" && r.method != "DELETE").count();
     let log_text = std::fs::read_to_string(&log_path).unwrap_or_default();
     let log_lines: Vec<&str> = log_text.lines().collect();
@@ -458,7 +513,7 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
     let row = |name: &str, a: String, b: String| println!("| {name:<44} | {a:>34} | {b:>34} |");
     println!();
     println!(
-        "BENCH burst: {n_clients} clients x {per_client} new rooms, pipelined; focus: release binary, max_pending_conferences 1000 (default), request_timeout 20 s (default), initial_timeout 2 s, reservation defaults (timeout 10 s, 3 retries); Prosody muc_room_cache_size {muc_cache}; load average at start {load_at_start}"
+        "BENCH burst: {n_clients} clients x {per_client} new rooms, pipelined; focus: {binary}, max_pending_conferences 1000 (default), request_timeout 20 s (default), initial_timeout 2 s, reservation defaults (timeout 10 s, 3 retries); Prosody muc_room_cache_size {muc_cache}; load average at start {load_at_start}"
     );
     println!("| {:<44} | {:>34} | {:>34} |", "", "pass 1 (all new rooms)", "pass 2 (re-ask ready='false' after 1 s)");
     println!("|{}|{}|{}|", "-".repeat(46), "-".repeat(36), "-".repeat(36));
@@ -475,6 +530,8 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
         ("answered within request_timeout (20 s)", both(&|s| s.within_timeout.to_string())),
         ("latency, all answers p50/p90/p99/max", both(&|s| percentiles(&s.all))),
         ("latency, ready='true' p50/p90/p99/max", both(&|s| percentiles(&s.ready_latencies))),
+        ("latency, limit ready='false' p50/p90/p99/max", both(&|s| percentiles(&s.refused_latencies))),
+        ("ready='true' that arrived after its DELETE", (ready_after_end(&p1), ready_after_end(&p2))),
         ("last answer after pass start", both(&|s| secs(s.last_answer))),
         ("duplicate answers / clients disconnected", both(&|s| format!("{} / {}", s.duplicates, s.disconnected))),
     ];
@@ -483,9 +540,9 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
     }
     row("focus RSS at end of pass", mib(rss_after_1), mib(rss_after_2));
     println!();
-    println!("| {:<44} | {:>34} |", "resources and reservations", "");
-    println!("|{}|{}|", "-".repeat(46), "-".repeat(36));
-    let line = |name: &str, v: String| println!("| {name:<44} | {v:>34} |");
+    println!("| {:<44} | {:>40} |", "resources and reservations", "");
+    println!("|{}|{}|", "-".repeat(46), "-".repeat(42));
+    let line = |name: &str, v: String| println!("| {name:<44} | {v:>40} |");
     line("focus RSS idle (40 clients connected)", mib(idle_rss));
     line("focus RSS peak sampled (VmRSS / 200 ms)", mib(peak_sampled));
     line("focus VmHWM at end", mib(hwm));
@@ -497,7 +554,10 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
     line("Prosody RSS peak sampled", mib(prosody_peak_rss));
     line("reservation POSTs (all granted 201)", n_posts.to_string());
     line("  distinct rooms POSTed", post_rooms.len().to_string());
+    line("  POSTs until pass 2 started (t from burst)", posts_1);
+    line("  POSTs from pass 2 on", posts_2);
     line("reservation DELETE requests", n_deletes.to_string());
+    line("  DELETEs (t from burst start)", deletes_all);
     line("  distinct reservations DELETEd", n_distinct_deletes.to_string());
     line("  other requests (GET, …)", other_requests.to_string());
     line(
