@@ -24,3 +24,7 @@ Component "conference.meet.example.com" "muc"
     -- Real JIDs visible to occupants: lib-jitsi-meet recognises the focus by its real JID
     -- (focus.meet.example.com/focus). jitsi-focus also sets whois=anyone on each room it owns.
     muc_room_default_public_jids = true
+    -- Keep live rooms in memory: with Prosody's default of 100, every access to a room beyond
+    -- the hundredth swaps rooms out and in, and a burst of new rooms saturates Prosody
+    -- (README, Benchmarks). Jitsi's own deployments use 1000 to 10000.
+    muc_room_cache_size = 10000
