@@ -15,7 +15,8 @@ pub mod reservation;
 mod tests;
 mod timers;
 
-pub use focus::{Focus, Limits, Settings};
+pub use crate::config::LimitsConfig as Limits;
+pub use focus::{Focus, Settings};
 
 use minidom::Element;
 

@@ -88,7 +88,7 @@ fn limits() -> Limits {
         max_participants_per_conference: 4,
         max_refusals_cached: 3,
         max_sessions: 3,
-        max_message_length: 40,
+        ..Limits::default()
     }
 }
 
@@ -109,6 +109,7 @@ fn settings(reservation: Option<u32>, auth_mode: AuthMode, limits: Limits) -> Se
         trusted_domains: vec!["recorder.meet.test".into()],
         // Far beyond the virtual time a case spans: no DELETE is given up for time.
         delete_give_up: Duration::days(30),
+        max_message_length: 40,
         limits,
     }
 }

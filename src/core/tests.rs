@@ -40,6 +40,7 @@ fn settings(reservation: bool) -> Settings {
         session_lifetime: Duration::hours(24),
         trusted_domains: vec!["recorder.meet.test".into()],
         delete_give_up: Duration::hours(24),
+        max_message_length: 1024,
         limits: Limits::default(),
     }
 }

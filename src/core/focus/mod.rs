@@ -20,7 +20,7 @@ use super::iq::IqEnvelope;
 use super::reservation::{HttpCall, Method, Refusal};
 use super::timers::Timers;
 use super::{Effect, Footprint, Input, Time};
-use crate::config::{AuthMode, Config};
+use crate::config::{AuthMode, Config, LimitsConfig as Limits};
 use crate::xmpp::build::{elem, ElementExt};
 use crate::xmpp::focus::{self as focus_ns, ConferenceRequest, ConferenceResponse, LoginUrlRequest, Property};
 use crate::xmpp::jitsi_presence;
@@ -47,6 +47,9 @@ pub struct Settings {
     pub trusted_domains: Vec<String>,
     /// A DELETE that keeps failing is given up this long after its conference ended.
     pub delete_give_up: chrono::Duration,
+    /// Characters of a refusal text passed to clients.
+    pub max_message_length: usize,
+    /// Bounds on everything anyone can make the focus keep (README, "Limits and hostile input").
     pub limits: Limits,
 }
 
@@ -57,37 +60,6 @@ pub struct ReservationSettings {
     pub refusal_cache: chrono::Duration,
 }
 
-/// Bounds on everything anyone can make the focus keep (README, "Limits").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Conferences still reserving or joining; new rooms beyond it get `ready='false'`.
-    pub max_pending_conferences: usize,
-    /// All conferences; new rooms beyond it get `ready='false'`.
-    pub max_conferences: usize,
-    /// Requests waiting on one starting conference; more get `ready='false'` at once.
-    pub max_waiters_per_conference: usize,
-    /// Occupants tracked per room; presence of further ones is ignored.
-    pub max_participants_per_conference: usize,
-    pub max_refusals_cached: usize,
-    pub max_sessions: usize,
-    /// Characters of a refusal text passed to clients.
-    pub max_message_length: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_pending_conferences: 1000,
-            max_conferences: 10_000,
-            max_waiters_per_conference: 100,
-            max_participants_per_conference: 1000,
-            max_refusals_cached: 10_000,
-            max_sessions: 100_000,
-            max_message_length: 1024,
-        }
-    }
-}
-
 fn chrono(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -95,7 +67,6 @@ fn chrono(d: std::time::Duration) -> chrono::Duration {
 impl Settings {
     pub fn from_config(config: &Config) -> Settings {
         let r = &config.reservation;
-        let l = &config.limits;
         Settings {
             component: config.xmpp.component.parse().expect("validated by Config"),
             muc_domain: config.xmpp.muc_domain.parse().expect("validated by Config"),
@@ -111,15 +82,8 @@ impl Settings {
             session_lifetime: chrono(config.auth.session_lifetime),
             trusted_domains: config.xmpp.trusted_domains.iter().map(|d| d.to_lowercase()).collect(),
             delete_give_up: chrono(r.delete_give_up),
-            limits: Limits {
-                max_pending_conferences: l.max_pending_conferences,
-                max_conferences: l.max_conferences,
-                max_waiters_per_conference: l.max_waiters_per_conference,
-                max_participants_per_conference: l.max_participants_per_conference,
-                max_refusals_cached: l.max_refusals_cached,
-                max_sessions: l.max_sessions,
-                max_message_length: r.max_message_length,
-            },
+            max_message_length: r.max_message_length,
+            limits: config.limits.clone(),
         }
     }
 }

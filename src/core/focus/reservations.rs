@@ -117,7 +117,7 @@ impl Focus {
     /// conference.
     pub(super) fn refuse(&mut self, now: Time, room: &BareJid, refusal: Refusal) {
         let Some(conference) = self.remove_conference(room) else { return };
-        let refusal = refusal.truncated(self.settings.limits.max_message_length);
+        let refusal = refusal.truncated(self.settings.max_message_length);
         info!(room = %room, code = refusal.code, text = %refusal.message, outcome = "refused", "conference refused");
         for waiter in conference.waiters {
             self.out.send(waiter.envelope.error(focus_ns::reservation_error(refusal.code, &refusal.message)));
