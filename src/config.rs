@@ -201,6 +201,8 @@ pub struct LimitsConfig {
     pub max_stanza_size: usize,
     /// Element nesting depth of one incoming stanza.
     pub max_depth: usize,
+    /// Elements, attributes and text nodes of one incoming stanza (memory per stanza).
+    pub max_stanza_nodes: usize,
     /// Conferences not yet running (reservation or room join in progress); beyond it new
     /// rooms are answered `ready='false'` at once.
     pub max_pending_conferences: usize,
@@ -222,6 +224,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_stanza_size: 256 * 1024,
             max_depth: 32,
+            max_stanza_nodes: 5000,
             max_pending_conferences: 1000,
             max_conferences: 10_000,
             max_waiters_per_conference: 100,
@@ -629,6 +632,7 @@ impl Config {
             ("reservation.max_message_length", r.max_message_length, 16, 16 * 1024),
             ("limits.max_stanza_size", l.max_stanza_size, 1024, 16 << 20),
             ("limits.max_depth", l.max_depth, 4, 256),
+            ("limits.max_stanza_nodes", l.max_stanza_nodes, 100, 1_000_000),
             ("limits.max_pending_conferences", l.max_pending_conferences, 1, 1_000_000),
             ("limits.max_conferences", l.max_conferences, 1, 1_000_000),
             ("limits.max_waiters_per_conference", l.max_waiters_per_conference, 1, 100_000),

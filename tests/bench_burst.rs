@@ -69,7 +69,9 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 
 /// Prosody's pid: from its pidfile, else the process whose command line names its config.
 fn prosody_pid(prosody: &Prosody) -> Option<u32> {
-    if let Some(pid) = std::fs::read_to_string(prosody.dir().join("prosody.pid")).ok().and_then(|s| s.trim().parse().ok()) {
+    if let Some(pid) =
+        std::fs::read_to_string(prosody.dir().join("prosody.pid")).ok().and_then(|s| s.trim().parse().ok())
+    {
         return Some(pid);
     }
     let config = prosody.config_path().to_string_lossy().into_owned();
@@ -82,7 +84,12 @@ fn prosody_pid(prosody: &Prosody) -> Option<u32> {
 }
 
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Clone, Copy)]
@@ -379,7 +386,10 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
         let replies = (0..4)
             .map(|n| {
                 let id = n * ID_STRIDE + room + 1;
-                Reply::json(201, json!({ "id": id, "name": room_name(room), "start_time": start_time, "duration": 3600 }))
+                Reply::json(
+                    201,
+                    json!({ "id": id, "name": room_name(room), "start_time": start_time, "duration": 3600 }),
+                )
             })
             .collect();
         api.script_post(&room_name(room), replies);
@@ -387,7 +397,8 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let state = dir.path().join("state");
     std::fs::create_dir_all(&state)?;
-    let state_section = if with_state { format!("[state]\ndirectory = \"{}\"\n", state.display()) } else { String::new() };
+    let state_section =
+        if with_state { format!("[state]\ndirectory = \"{}\"\n", state.display()) } else { String::new() };
     let extra = format!(
         "[reservation]\nenabled = true\nbase_url = \"{}\"\n{state_section}[conference]\ninitial_timeout = \"2s\"\n[log]\nlevel = \"{log_level}\"\n",
         api.base_url(),
@@ -468,7 +479,8 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
         (prosody_pid.and_then(cpu_ticks).unwrap_or(0).saturating_sub(prosody_ticks_before)) as f64 / TICKS_PER_SECOND;
     let exited = child.try_wait()?;
     let requests = api.requests();
-    let post_rooms: HashSet<&str> = requests.iter().filter(|r| r.method == "POST").filter_map(|r| r.field("name")).collect();
+    let post_rooms: HashSet<&str> =
+        requests.iter().filter(|r| r.method == "POST").filter_map(|r| r.field("name")).collect();
     let n_posts = requests.iter().filter(|r| r.method == "POST").count();
     let n_deletes = requests.iter().filter(|r| r.method == "DELETE").count();
     let n_distinct_deletes = distinct_deletes();
@@ -481,7 +493,9 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
             .map(|r| r.at - origin)
             .collect();
         match (times.iter().min(), times.iter().max()) {
-            (Some(first), Some(last)) => format!("{} between {:.2} s and {:.2} s", times.len(), first.as_secs_f64(), last.as_secs_f64()),
+            (Some(first), Some(last)) => {
+                format!("{} between {:.2} s and {:.2} s", times.len(), first.as_secs_f64(), last.as_secs_f64())
+            }
             _ => "0".into(),
         }
     };
@@ -504,7 +518,8 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
                 if !matches!(a.kind, Kind::Ready) {
                     continue;
                 }
-                let posts_before = posted_at.get(&room_name(*room)).map_or(0, |t| t.iter().filter(|&&t| t < a.at).count());
+                let posts_before =
+                    posted_at.get(&room_name(*room)).map_or(0, |t| t.iter().filter(|&&t| t < a.at).count());
                 let Some(nth) = posts_before.checked_sub(1) else { continue };
                 if let Some(&deleted) = deleted_at.get(&(nth * ID_STRIDE + room + 1)) {
                     if a.at > deleted {
@@ -565,10 +580,16 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
     line("focus RSS peak sampled (VmRSS / 200 ms)", mib(peak_sampled));
     line("focus VmHWM at end", mib(hwm));
     line("focus RSS at end", mib(rss_end));
-    line("focus CPU time (user+sys) during the run", format!("{focus_cpu:.1} s in {:.1} s", elapsed_total.as_secs_f64()));
+    line(
+        "focus CPU time (user+sys) during the run",
+        format!("{focus_cpu:.1} s in {:.1} s", elapsed_total.as_secs_f64()),
+    );
     line("focus peak CPU over 1 s", format!("{:.0} %", peak_cpu(&samples, Duration::from_secs(1), |s| s.focus_ticks)));
     line("Prosody CPU time (user+sys) during the run", format!("{prosody_cpu:.1} s"));
-    line("Prosody peak CPU over 1 s", format!("{:.0} %", peak_cpu(&samples, Duration::from_secs(1), |s| s.prosody_ticks)));
+    line(
+        "Prosody peak CPU over 1 s",
+        format!("{:.0} %", peak_cpu(&samples, Duration::from_secs(1), |s| s.prosody_ticks)),
+    );
     line("Prosody RSS peak sampled", mib(prosody_peak_rss));
     line("reservation POSTs (all granted 201)", n_posts.to_string());
     line("  distinct rooms POSTed", post_rooms.len().to_string());
@@ -582,10 +603,7 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
         "DELETEs == POSTs after (from burst start)",
         all_deleted_at.map_or(format!("not within {} s of pass 2", DELETE_WAIT.as_secs()), |t| secs(t - origin)),
     );
-    line(
-        "  … from the end of pass 2",
-        all_deleted_at.map_or("-".into(), |t| secs(t - passes_done)),
-    );
+    line("  … from the end of pass 2", all_deleted_at.map_or("-".into(), |t| secs(t - passes_done)));
     line("reservations left undeleted at the end", n_posts.saturating_sub(n_distinct_deletes).to_string());
     line("focus process", exited.map_or("running".into(), |s| format!("EXITED: {s}")));
     line("focus log lines (level warn) / panics", format!("{} / {panics}", log_lines.len()));
@@ -610,7 +628,13 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
                 s.deletes
             );
         } else {
-            println!("  {:>6.1} s | {:>9} |         |         | {:>6} | {:>6}", s.at.as_secs_f64(), mib(s.focus_rss), s.posts, s.deletes);
+            println!(
+                "  {:>6.1} s | {:>9} |         |         | {:>6} | {:>6}",
+                s.at.as_secs_f64(),
+                mib(s.focus_rss),
+                s.posts,
+                s.deletes
+            );
         }
         last = Some(*s);
     }
@@ -623,7 +647,12 @@ async fn process_burst_of_10000_new_rooms() -> Result<()> {
     for (pass, results) in [(1, &p1), (2, &p2)] {
         let missing: Vec<String> = results
             .iter()
-            .flat_map(|r| r.rooms.iter().filter(|room| !r.answers.contains_key(room)).map(move |room| format!("c{}:{}", r.client, room_name(*room))))
+            .flat_map(|r| {
+                r.rooms
+                    .iter()
+                    .filter(|room| !r.answers.contains_key(room))
+                    .map(move |room| format!("c{}:{}", r.client, room_name(*room)))
+            })
             .take(5)
             .collect();
         if !missing.is_empty() {

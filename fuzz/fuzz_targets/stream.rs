@@ -11,7 +11,7 @@ use jitsi_focus::xmpp::stream::{Item, StreamLimits};
 use libfuzzer_sys::fuzz_target;
 use minidom::Element;
 
-const LIMITS: StreamLimits = StreamLimits { max_stanza_size: 2048, max_depth: 8 };
+const LIMITS: StreamLimits = StreamLimits { max_stanza_size: 2048, max_depth: 8, max_nodes: 100 };
 
 fn depth(element: &Element) -> usize {
     1 + element.children().map(depth).max().unwrap_or(0)

@@ -905,3 +905,33 @@ fn a_slow_rejoin_of_a_live_room_is_retried_not_ended() {
     assert!(h.take_sent().iter().any(|s| is_join(s, ROOM)), "the rejoin is sent again");
     assert_eq!(h.focus.conference_count(), 1);
 }
+
+#[test]
+fn a_leave_over_the_limits_still_ends_the_conference() {
+    use crate::xmpp::stream::{RejectedStanza, Rejection};
+    let presence = |from: &str, type_: &str| RejectedStanza {
+        name: "presence".into(),
+        id: None,
+        type_: Some(type_.into()),
+        from: Some(from.into()),
+        to: Some("focus.meet.test/focus".into()),
+        why: Rejection::TooDeep { limit: 32 },
+    };
+    // A participant leaves with a status nested too deep: the last one, so the conference ends.
+    let mut h = Harness::new(true);
+    h.live(GRANTED);
+    h.participant(ROOM, "alice", true);
+    h.input(Input::Rejected(presence(&format!("{ROOM}/alice"), "available")));
+    assert_eq!(h.focus.conference_count(), 1, "an available presence over the limits changes nothing");
+    h.input(Input::Rejected(presence(&format!("{ROOM}/alice"), "unavailable")));
+    assert_eq!(h.focus.conference_count(), 0);
+    assert_eq!(h.take_calls()[0].method, Method::Delete);
+    // The room is destroyed with a reason too large to read: our own leave is rejected.
+    let mut h = Harness::new(true);
+    h.live(GRANTED);
+    h.participant(ROOM, "alice", true);
+    h.input(Input::Rejected(presence(&format!("{ROOM}/focus"), "unavailable")));
+    assert_eq!(h.focus.conference_count(), 0);
+    assert_eq!(h.take_calls()[0].method, Method::Delete);
+    assert!(!h.take_sent().iter().any(|s| is_leave(s, ROOM)), "we are out already");
+}

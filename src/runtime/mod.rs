@@ -28,8 +28,9 @@ use crate::xmpp::stream::StreamLimits;
 /// How long a stopping focus waits for its last DELETEs (systemd's TimeoutStopSec is 15 s);
 /// what is left stays in the outbox for the next start.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-/// Stanzas read from Prosody and not yet handled.
-const INCOMING_QUEUE: usize = 256;
+/// Stanzas read from Prosody and not yet handled: each may hold up to `max_stanza_nodes` nodes
+/// (about 1 MB at the default), so few.
+const INCOMING_QUEUE: usize = 32;
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -130,7 +131,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             keepalive: config.xmpp.keepalive,
             reconnect_max_delay: config.xmpp.reconnect_max_delay,
             write_timeout: config.xmpp.write_timeout,
-            limits: StreamLimits { max_stanza_size: config.limits.max_stanza_size, max_depth: config.limits.max_depth },
+            limits: StreamLimits {
+                max_stanza_size: config.limits.max_stanza_size,
+                max_depth: config.limits.max_depth,
+                max_nodes: config.limits.max_stanza_nodes,
+            },
         },
         event_tx,
         link_tx,

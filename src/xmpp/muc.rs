@@ -60,8 +60,8 @@ pub struct OccupantPresence {
     pub statuses: Vec<u16>,
     /// Set when the room was destroyed; carries the destroyer's reason.
     pub destroyed: Option<Option<String>>,
-    /// The whole stanza, for the presence extensions read elsewhere.
-    pub stanza: Element,
+    /// The condition of a presence error (`not-allowed`, …).
+    pub error_condition: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +112,9 @@ impl OccupantPresence {
             real_jid: item.and_then(|i| i.attr("jid")).and_then(|j| j.parse().ok()),
             statuses,
             destroyed,
-            stanza: stanza.clone(),
+            error_condition: stanza
+                .get_child("error", ns::STREAM)
+                .and_then(|e| e.children().next().map(|c| c.name().chars().take(64).collect())),
         })
     }
 }

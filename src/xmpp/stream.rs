@@ -21,6 +21,8 @@ use minidom::Element;
 const MIN_TOKEN_LENGTH: usize = 2 * 1024 * 1024;
 /// Longest `id`, `type`, `from` or `to` kept from a rejected stanza: a JID is at most 3071 bytes.
 const MAX_ENVELOPE_VALUE: usize = 3072;
+/// A rejected stanza is skipped up to 16 times the size limit, and at least this far.
+const MAX_SKIPPED: usize = 16 * 1024 * 1024;
 
 /// Limits on what one stanza may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,11 +31,15 @@ pub struct StreamLimits {
     pub max_stanza_size: usize,
     /// Element nesting: the stanza element itself is depth 1.
     pub max_depth: usize,
+    /// Elements, attributes and text nodes of one stanza. A tree costs some 200 bytes of
+    /// memory per node however small its text, so the byte limit alone would let a 256 KiB
+    /// stanza of empty elements take 14 MB.
+    pub max_nodes: usize,
 }
 
 impl Default for StreamLimits {
     fn default() -> Self {
-        StreamLimits { max_stanza_size: 256 * 1024, max_depth: 32 }
+        StreamLimits { max_stanza_size: 256 * 1024, max_depth: 32, max_nodes: 5000 }
     }
 }
 
@@ -46,6 +52,9 @@ pub enum Rejection {
     TooLarge {
         limit: usize,
     },
+    TooManyNodes {
+        limit: usize,
+    },
     /// Not namespace-well-formed (an undeclared prefix, say).
     Malformed,
 }
@@ -55,6 +64,9 @@ impl std::fmt::Display for Rejection {
         match self {
             Rejection::TooDeep { limit } => write!(f, "the stanza is nested deeper than {limit} elements"),
             Rejection::TooLarge { limit } => write!(f, "the stanza is larger than {limit} bytes"),
+            Rejection::TooManyNodes { limit } => {
+                write!(f, "the stanza has more than {limit} elements, attributes and texts")
+            }
             Rejection::Malformed => write!(f, "the stanza is not namespace-well-formed XML"),
         }
     }
@@ -96,6 +108,7 @@ struct Current {
     builder: Option<TreeBuilder>,
     envelope: RejectedStanza,
     bytes: usize,
+    nodes: usize,
 }
 
 /// Reads a component stream: feed it bytes with [`StreamReader::next`].
@@ -136,16 +149,16 @@ impl StreamReader {
                 Err(rxml::error::EndOrError::NeedMoreData) => return Ok(None),
                 Err(rxml::error::EndOrError::Error(e)) => return Err(StreamError(e.to_string())),
             };
-            if let Some(item) = self.on_event(event) {
+            if let Some(item) = self.on_event(event)? {
                 return Ok(Some(item));
             }
         }
     }
 
-    fn on_event(&mut self, event: RawEvent) -> Option<Item> {
+    fn on_event(&mut self, event: RawEvent) -> Result<Option<Item>, StreamError> {
         let size = event.metrics().len();
         match &event {
-            RawEvent::XmlDeclaration(..) => return None,
+            RawEvent::XmlDeclaration(..) => return Ok(None),
             RawEvent::ElementHeadOpen(..) => self.depth += 1,
             _ => {}
         }
@@ -154,8 +167,8 @@ impl StreamReader {
             self.depth -= 1;
         }
         match depth {
-            0 => None, // text between stanzas: whitespace keepalives
-            1 => self.on_stream_event(event),
+            0 => Ok(None), // text between stanzas: whitespace keepalives
+            1 => Ok(self.on_stream_event(event)),
             _ => self.on_stanza_event(event, depth, size),
         }
     }
@@ -181,7 +194,7 @@ impl StreamReader {
         }
     }
 
-    fn on_stanza_event(&mut self, event: RawEvent, depth: usize, size: usize) -> Option<Item> {
+    fn on_stanza_event(&mut self, event: RawEvent, depth: usize, size: usize) -> Result<Option<Item>, StreamError> {
         // Depth 2 is the stanza element itself.
         let stanza_depth = depth - 1;
         if let RawEvent::ElementHeadOpen(_, (_, name)) = &event {
@@ -199,11 +212,20 @@ impl StreamReader {
                         why: Rejection::Malformed,
                     },
                     bytes: 0,
+                    nodes: 0,
                 });
             }
         }
-        let current = self.current.as_mut()?;
+        let Some(current) = self.current.as_mut() else { return Ok(None) };
         current.bytes = current.bytes.saturating_add(size);
+        if matches!(event, RawEvent::ElementHeadOpen(..) | RawEvent::Attribute(..) | RawEvent::Text(..)) {
+            current.nodes += 1;
+        }
+        // Skipping costs no memory, but a stanza may not go on forever either: far beyond
+        // anything Prosody relays, the stream is broken.
+        if current.bytes > self.limits.max_stanza_size.saturating_mul(16).max(MAX_SKIPPED) {
+            return Err(StreamError("a stanza of more than 16 times the size limit".into()));
+        }
         if stanza_depth == 1 {
             if let RawEvent::Attribute(_, (None, name), value) = &event {
                 let slot = match name.as_str() {
@@ -224,6 +246,8 @@ impl StreamReader {
                 Some(Rejection::TooDeep { limit: self.limits.max_depth })
             } else if current.bytes > self.limits.max_stanza_size {
                 Some(Rejection::TooLarge { limit: self.limits.max_stanza_size })
+            } else if current.nodes > self.limits.max_nodes {
+                Some(Rejection::TooManyNodes { limit: self.limits.max_nodes })
             } else {
                 let builder = current.builder.as_mut().expect("checked above");
                 builder.process_event(event).err().map(|_| Rejection::Malformed)
@@ -235,13 +259,13 @@ impl StreamReader {
             }
         }
         if !ends_stanza {
-            return None;
+            return Ok(None);
         }
         let current = self.current.take().expect("checked above");
-        match current.builder.and_then(|mut b| b.root.take()) {
-            Some(stanza) => Some(Item::Stanza(stanza)),
-            None => Some(Item::Rejected(current.envelope)),
-        }
+        Ok(Some(match current.builder.and_then(|mut b| b.root.take()) {
+            Some(stanza) => Item::Stanza(stanza),
+            None => Item::Rejected(current.envelope),
+        }))
     }
 }
 
@@ -296,7 +320,9 @@ mod tests {
                 "{HEADER}<iq type='set' id='deep' from='u@meet.test/r' to='focus.meet.test'><conference xmlns='http://jitsi.org/protocol/focus'>{}</conference></iq><iq type='get' id='after' from='u@meet.test/r'/>",
                 nested(depth)
             );
-            let items = read_all(StreamLimits { max_stanza_size: 10 << 20, max_depth: 32 }, &input, 4096).unwrap();
+            let items =
+                read_all(StreamLimits { max_stanza_size: 10 << 20, max_depth: 32, max_nodes: 1_000_000 }, &input, 4096)
+                    .unwrap();
             let after = stanzas(&items).into_iter().find(|s| s.attr("id") == Some("after"));
             assert!(after.is_some(), "the next stanza is read (depth {depth})");
             let rejected = items.iter().find_map(|i| if let Item::Rejected(r) = i { Some(r) } else { None });
@@ -332,6 +358,23 @@ mod tests {
         );
         let items = read_all(StreamLimits::default(), &input, 1000).unwrap();
         assert_eq!(stanzas(&items)[0].get_child("c", "x").unwrap().attr("room").unwrap().len(), 9000);
+    }
+
+    #[test]
+    fn many_small_nodes_are_rejected_before_they_cost_memory() {
+        let input = format!("{HEADER}<presence id='p' type='unavailable' from='r@c/n'>{}</presence><iq id='n' type='get' from='a@b/c'/>", "<a/>".repeat(65_000));
+        let items = read_all(StreamLimits::default(), &input, 65536).unwrap();
+        let Item::Rejected(rejected) = &items[1] else { panic!("{:?}", items[1]) };
+        assert_eq!(rejected.why, Rejection::TooManyNodes { limit: 5000 });
+        assert_eq!((rejected.name.as_str(), rejected.type_.as_deref()), ("presence", Some("unavailable")));
+        assert_eq!(stanzas(&items)[0].attr("id"), Some("n"));
+    }
+
+    #[test]
+    fn a_stanza_that_never_ends_breaks_the_stream_eventually() {
+        let limits = StreamLimits { max_stanza_size: 1024, max_depth: 32, max_nodes: 5000 };
+        let input = format!("{HEADER}<message id='m'><body>{}", "z".repeat(17 << 20));
+        assert!(read_all(limits, &input, 1 << 20).is_err());
     }
 
     #[test]

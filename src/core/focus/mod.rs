@@ -252,7 +252,7 @@ impl Focus {
             Input::Connected => self.on_connected(now),
             Input::Disconnected => self.out.connected = false,
             Input::Stanza(stanza) => self.on_stanza(now, stanza),
-            Input::Rejected(rejected) => self.on_rejected(&rejected),
+            Input::Rejected(rejected) => self.on_rejected(now, &rejected),
             Input::Http { id, outcome } => self.on_http(now, id, outcome),
         }
         self.settle(now);
@@ -346,14 +346,18 @@ impl Focus {
                     }
                 }
             },
-            "presence" => self.on_presence(now, stanza),
+            "presence" => self.on_presence(now, &stanza),
             _ => {}
         }
     }
 
-    /// A stanza over the limits (or not namespace-well-formed): requests are answered, the rest
-    /// is dropped.
-    fn on_rejected(&mut self, rejected: &RejectedStanza) {
+    /// A stanza over the limits (or not namespace-well-formed): requests are answered, a
+    /// presence that changes who is in a room is acted on from its envelope, the rest is
+    /// dropped.
+    fn on_rejected(&mut self, now: Time, rejected: &RejectedStanza) {
+        if rejected.name == "presence" {
+            return self.on_rejected_presence(now, rejected);
+        }
         if rejected.name != "iq" || !matches!(rejected.type_.as_deref(), Some("get" | "set")) {
             return;
         }
@@ -365,10 +369,38 @@ impl Focus {
         };
         let condition = match rejected.why {
             Rejection::Malformed => DefinedCondition::BadRequest,
-            Rejection::TooDeep { .. } | Rejection::TooLarge { .. } => DefinedCondition::PolicyViolation,
+            Rejection::TooDeep { .. } | Rejection::TooLarge { .. } | Rejection::TooManyNodes { .. } => {
+                DefinedCondition::PolicyViolation
+            }
         };
         let text = rejected.why.to_string();
         self.out.send(envelope.error(focus_ns::error(ErrorType::Modify, condition, &text)));
+    }
+
+    /// What a presence over the limits still tells: someone left (a leave can carry a huge
+    /// status, and a destroyed room's reason reaches every occupant), or our join failed. Read
+    /// as the bare presence its envelope describes, so that no conference outlives its room.
+    /// A rejected available presence changes nothing: whoever sent it is as before.
+    fn on_rejected_presence(&mut self, now: Time, rejected: &RejectedStanza) {
+        let (Some(from), Some(type_)) = (&rejected.from, rejected.type_.as_deref()) else { return };
+        let ours = from.rsplit_once('/').is_some_and(|(_, nick)| nick == FOCUS_NICK);
+        let mut presence = elem("presence", ns::STREAM).with_attr("from", from).with_attr("type", type_);
+        match type_ {
+            "unavailable" if ours => {
+                let x = elem("x", ns::MUC_USER)
+                    .with_child(elem("item", ns::MUC_USER).with_attr("affiliation", "none").with_attr("role", "none"))
+                    .with_child(elem("status", ns::MUC_USER).with_attr("code", muc::STATUS_SELF.to_string()));
+                presence.append_child(x);
+            }
+            "unavailable" => {}
+            "error" if ours => {
+                let condition = elem("undefined-condition", ns::STANZAS);
+                presence.append_child(elem("error", ns::STREAM).with_attr("type", "cancel").with_child(condition));
+            }
+            _ => return,
+        }
+        debug!(from, type_, why = %rejected.why, "acting on a presence over the limits from its envelope");
+        self.on_presence(now, &presence);
     }
 
     fn on_iq_request(&mut self, now: Time, stanza: Element) {

@@ -12,7 +12,6 @@ use crate::core::Time;
 use crate::xmpp::focus as focus_ns;
 use crate::xmpp::jitsi_presence::ParticipantInfo;
 use crate::xmpp::muc::{self, Affiliation, OccupantPresence, PresenceKind, RoomConfig};
-use crate::xmpp::ns;
 
 impl Focus {
     pub(super) fn begin_join(&mut self, now: Time, room: &BareJid) {
@@ -112,8 +111,8 @@ impl Focus {
         self.elect_owners(room);
     }
 
-    pub(super) fn on_presence(&mut self, now: Time, stanza: Element) {
-        let Some(presence) = OccupantPresence::parse(&stanza) else { return };
+    pub(super) fn on_presence(&mut self, now: Time, stanza: &Element) {
+        let Some(presence) = OccupantPresence::parse(stanza) else { return };
         if !self.conferences.contains_key(&presence.room) {
             // In a room without a conference (our join answered after we gave up on it): leave.
             let in_room = presence.nick == FOCUS_NICK && presence.is_self() && presence.kind == PresenceKind::Available;
@@ -132,7 +131,7 @@ impl Focus {
         if ours {
             self.on_self_presence(now, presence);
         } else {
-            self.on_participant_presence(now, presence);
+            self.on_participant_presence(now, presence, stanza);
         }
     }
 
@@ -141,11 +140,7 @@ impl Focus {
         let Some(conference) = self.conferences.get_mut(&room) else { return };
         match presence.kind {
             PresenceKind::Error => {
-                let condition = presence
-                    .stanza
-                    .get_child("error", ns::STREAM)
-                    .and_then(|e| e.children().next().map(|c| c.name().to_owned()))
-                    .unwrap_or_else(|| "unknown error".to_owned());
+                let condition = presence.error_condition.clone().unwrap_or_else(|| "unknown error".to_owned());
                 let text = match condition.as_str() {
                     "not-allowed" | "registration-required" | "forbidden" => format!(
                         "jitsi-focus may not create or join the room ({condition}): add the focus component to the admins of the MUC component"
@@ -189,14 +184,14 @@ impl Focus {
         }
     }
 
-    pub(super) fn on_participant_presence(&mut self, now: Time, presence: OccupantPresence) {
+    pub(super) fn on_participant_presence(&mut self, now: Time, presence: OccupantPresence, stanza: &Element) {
         let room = presence.room.clone();
         let Some(conference) = self.conferences.get_mut(&room) else { return };
         match presence.kind {
             PresenceKind::Available => {
                 let previous = conference.participants.get(&presence.nick);
                 let is_new = previous.is_none();
-                let info = ParticipantInfo::parse(&presence.stanza);
+                let info = ParticipantInfo::parse(stanza);
                 let trusted = presence.real_jid.as_ref().is_some_and(|j| {
                     self.settings.trusted_domains.iter().any(|d| j.domain().as_str().eq_ignore_ascii_case(d))
                 });
