@@ -1,5 +1,5 @@
-//! Fuzzed bytes on the component stream, after Prosody's header: read by the product's
-//! `StreamReader` in chunks whose size the first byte picks, with small limits (depth 8,
+//! Fuzzed bytes on the component stream, after Prosody's header: cleaned by the product's
+//! `ByteFilter` and read by its `StreamReader` in chunks whose size the first byte picks, with small limits (depth 8,
 //! 2 KiB) so that the fuzzer reaches them; every stanza and every rejected envelope goes to a
 //! live focus, as the runtime hands them over. The reader must never panic, never build a
 //! stanza deeper or larger than its limits, and consume every byte it is given.
@@ -7,7 +7,7 @@
 
 use focus_fuzz::{pick, stream_reader, Driver, Variant};
 use jitsi_focus::core::Input;
-use jitsi_focus::xmpp::stream::{Item, StreamLimits};
+use jitsi_focus::xmpp::stream::{ByteFilter, Item, StreamLimits};
 use libfuzzer_sys::fuzz_target;
 use minidom::Element;
 
@@ -22,8 +22,11 @@ fuzz_target!(|data: &[u8]| {
     let chunk = 1 + usize::from(first) * 17;
     let mut reader = stream_reader(LIMITS);
     let mut d = Driver::live(pick(data, &[Variant::Reservations, Variant::XmppAuth]));
+    let mut filter = ByteFilter::default();
     for piece in bytes.chunks(chunk) {
-        let mut rest = piece;
+        let mut piece = piece.to_vec();
+        filter.clean(&mut piece);
+        let mut rest = &piece[..];
         loop {
             match reader.next(&mut rest) {
                 Ok(Some(Item::Stanza(stanza))) => {

@@ -20,7 +20,7 @@ use xmpp_parsers::jid::BareJid;
 
 use crate::xmpp::build::{elem, ElementExt};
 use crate::xmpp::ns;
-use crate::xmpp::stream::{Item, RejectedStanza, StreamLimits, StreamReader};
+use crate::xmpp::stream::{ByteFilter, Item, RejectedStanza, StreamLimits, StreamReader};
 
 /// A stanza (or what is left of a rejected one) from Prosody.
 #[derive(Debug)]
@@ -109,6 +109,7 @@ pub async fn run(
 /// The reading side of a connection: bytes in, items out.
 struct Inbound {
     socket: OwnedReadHalf,
+    filter: ByteFilter,
     reader: StreamReader,
     buf: Vec<u8>,
     start: usize,
@@ -133,6 +134,7 @@ impl Inbound {
             if n == 0 {
                 return Err(ConnectionError::Lost("Prosody closed the connection".into()));
             }
+            self.filter.clean(&mut self.buf[..n]);
             (self.start, self.end) = (0, n);
         }
     }
@@ -159,6 +161,7 @@ async fn login(settings: &Settings) -> Result<(Inbound, OwnedWriteHalf), Connect
     let (read_half, mut writer) = socket.into_split();
     let mut inbound = Inbound {
         socket: read_half,
+        filter: ByteFilter::default(),
         reader: StreamReader::new(settings.limits),
         buf: vec![0; READ_CHUNK],
         start: 0,

@@ -166,11 +166,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 }
                 link = now;
             }
-            permit = effects.stanzas.reserve(), if backlogged => {
-                if let Ok(permit) = permit {
-                    permit.send(effects.backlog.pop_front().expect("backlogged"));
-                }
-            }
+            permit = effects.stanzas.reserve(), if backlogged => flush_one(&mut effects.backlog, permit),
             Some(input) = http_rx.recv() => focus.handle(Utc::now(), input),
             event = event_rx.recv(), if !backlogged => {
                 let Some(event) = event else {
@@ -191,14 +187,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     effects.dispatch(&mut focus);
     let grace = tokio::time::sleep(SHUTDOWN_GRACE);
     tokio::pin!(grace);
-    while focus.has_pending_http() || !effects.backlog.is_empty() {
+    // Stanzas still queued can only leave over a live link.
+    while focus.has_pending_http() || (!effects.backlog.is_empty() && link_rx.borrow().up) {
         let backlogged = !effects.backlog.is_empty();
         tokio::select! {
-            permit = effects.stanzas.reserve(), if backlogged => {
-                if let Ok(permit) = permit {
-                    permit.send(effects.backlog.pop_front().expect("backlogged"));
-                }
-            }
+            permit = effects.stanzas.reserve(), if backlogged => flush_one(&mut effects.backlog, permit),
             Some(input) = http_rx.recv() => focus.handle(Utc::now(), input),
             _ = sleep_until(focus.poll_timeout()) => focus.handle_timeout(Utc::now()),
             _ = &mut grace => {
@@ -220,6 +213,18 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// Moves the oldest backlogged stanza into the channel; with the connection task gone the
+/// backlog can never drain, so it is dropped rather than waited for.
+fn flush_one(backlog: &mut VecDeque<Element>, permit: Result<mpsc::Permit<'_, Element>, mpsc::error::SendError<()>>) {
+    match permit {
+        Ok(permit) => permit.send(backlog.pop_front().expect("backlogged")),
+        Err(_) => {
+            warn!(count = backlog.len(), "the connection task has stopped; dropping queued stanzas");
+            backlog.clear();
+        }
     }
 }
 

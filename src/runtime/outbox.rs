@@ -37,6 +37,9 @@ pub struct Outbox {
     entries: BTreeMap<String, StoredDelete>,
     /// Lines in the file; it is compacted when they far outnumber the entries.
     lines: usize,
+    /// The file's length after the last batch that reached the disk: a failed write is cut
+    /// back to it, so that no torn line makes the next one unreadable.
+    length: u64,
 }
 
 impl Outbox {
@@ -68,8 +71,9 @@ impl Outbox {
             Err(e) => return Err(error(e)),
         }
         let file = rewrite(&path, &entries).map_err(error)?;
+        let length = file.metadata().map_err(error)?.len();
         let lines = entries.len();
-        Ok(Outbox { path, file, entries, lines })
+        Ok(Outbox { path, file, entries, lines, length })
     }
 
     /// The reservations still to delete.
@@ -77,7 +81,8 @@ impl Outbox {
         self.entries.values().cloned().collect()
     }
 
-    /// Records a batch of changes durably (one `fdatasync`).
+    /// Records a batch of changes durably (one `fdatasync`). On an error nothing of the batch
+    /// counts, on disk or in memory.
     pub fn apply(&mut self, changes: &[OutboxChange]) -> Result<(), OutboxError> {
         if changes.is_empty() {
             return Ok(());
@@ -85,24 +90,32 @@ impl Outbox {
         let mut bytes = Vec::new();
         for change in changes {
             let line = match change {
-                OutboxChange::Put(record) => {
-                    self.entries.insert(record.id.clone(), record.clone());
-                    Line::Put(record.clone())
-                }
-                OutboxChange::Remove(id) => {
-                    self.entries.remove(id);
-                    Line::Remove(id.clone())
-                }
+                OutboxChange::Put(record) => Line::Put(record.clone()),
+                OutboxChange::Remove(id) => Line::Remove(id.clone()),
             };
             serde_json::to_writer(&mut bytes, &line).expect("outbox lines serialise");
             bytes.push(b'\n');
         }
         let error = |source| OutboxError { path: self.path.clone(), source };
-        self.file.write_all(&bytes).map_err(error)?;
-        self.file.sync_data().map_err(error)?;
+        if let Err(e) = self.file.write_all(&bytes).and_then(|()| self.file.sync_data()) {
+            let _ = self.file.set_len(self.length);
+            return Err(error(e));
+        }
+        self.length += bytes.len() as u64;
+        for change in changes {
+            match change {
+                OutboxChange::Put(record) => {
+                    self.entries.insert(record.id.clone(), record.clone());
+                }
+                OutboxChange::Remove(id) => {
+                    self.entries.remove(id);
+                }
+            }
+        }
         self.lines += changes.len();
         if self.lines > 2 * self.entries.len() + 1000 {
             self.file = rewrite(&self.path, &self.entries).map_err(error)?;
+            self.length = self.file.metadata().map_err(error)?.len();
             self.lines = self.entries.len();
         }
         Ok(())
@@ -129,11 +142,13 @@ fn rewrite(path: &Path, entries: &BTreeMap<String, StoredDelete>) -> std::io::Re
     file.write_all(&bytes)?;
     file.sync_all()?;
     fs::rename(&temporary, path)?;
+    // Opened before anything else can fail, so that appends never go to the replaced file.
+    let appending = OpenOptions::new().append(true).open(path)?;
     if let Some(directory) = path.parent() {
         // The rename itself must reach the disk.
         File::open(directory)?.sync_all()?;
     }
-    OpenOptions::new().append(true).open(path)
+    Ok(appending)
 }
 
 #[cfg(test)]

@@ -19,8 +19,11 @@ use minidom::Element;
 /// The lexer's token limit is at least this (Prosody's largest default stanza limit, s2s, is
 /// 512 KiB; an attribute value can be no longer than its stanza).
 const MIN_TOKEN_LENGTH: usize = 2 * 1024 * 1024;
-/// Longest `id`, `type`, `from` or `to` kept from a rejected stanza: a JID is at most 3071 bytes.
+/// Longest `type`, `from` or `to` kept from a rejected stanza: a JID is at most 3071 bytes.
 const MAX_ENVELOPE_VALUE: usize = 3072;
+/// Longest `id` kept (and echoed in the answer): far below Prosody's 512 KiB limit on what a
+/// component may send, which an echoed id must never push an answer over.
+const MAX_ENVELOPE_ID: usize = 64 * 1024;
 /// A rejected stanza is skipped up to 16 times the size limit, and at least this far.
 const MAX_SKIPPED: usize = 16 * 1024 * 1024;
 
@@ -109,6 +112,40 @@ struct Current {
     envelope: RejectedStanza,
     bytes: usize,
     nodes: usize,
+}
+
+/// Replaces, in bytes read from Prosody, the characters XML 1.0 forbids by harmless ones, so
+/// that they reach the reader as text instead of ending the stream. Prosody 0.12 lets some
+/// through into text its modules add (its `valid_xml_cdata` pattern `\20-\255` is decimal in
+/// Lua, so bytes 0x14–0x1F pass, and so do U+FFFE and U+FFFF): a JWT user name with an escape
+/// character in a presence would otherwise cut the link on every reconnect. C0 controls other
+/// than tab, newline and carriage return become spaces (such bytes never occur inside a UTF-8
+/// sequence); U+FFFE and U+FFFF become U+FFFD, also when split across two reads.
+#[derive(Debug, Default)]
+pub struct ByteFilter {
+    /// The last two bytes of the previous read.
+    previous: [u8; 2],
+}
+
+impl ByteFilter {
+    pub fn clean(&mut self, bytes: &mut [u8]) {
+        for i in 0..bytes.len() {
+            let byte = bytes[i];
+            if byte < 0x20 && !matches!(byte, b'\t' | b'\n' | b'\r') {
+                bytes[i] = b' ';
+            } else if matches!(byte, 0xBE | 0xBF) {
+                let before = |back: usize| if i >= back { bytes[i - back] } else { self.previous[2 - (back - i)] };
+                if before(2) == 0xEF && before(1) == 0xBF {
+                    bytes[i] = 0xBD;
+                }
+            }
+        }
+        self.previous = match *bytes {
+            [] => self.previous,
+            [only] => [self.previous[1], only],
+            [.., a, b] => [a, b],
+        };
+    }
 }
 
 /// Reads a component stream: feed it bytes with [`StreamReader::next`].
@@ -228,14 +265,14 @@ impl StreamReader {
         }
         if stanza_depth == 1 {
             if let RawEvent::Attribute(_, (None, name), value) = &event {
-                let slot = match name.as_str() {
-                    "id" => Some(&mut current.envelope.id),
-                    "type" => Some(&mut current.envelope.type_),
-                    "from" => Some(&mut current.envelope.from),
-                    "to" => Some(&mut current.envelope.to),
-                    _ => None,
+                let (slot, limit) = match name.as_str() {
+                    "id" => (Some(&mut current.envelope.id), MAX_ENVELOPE_ID),
+                    "type" => (Some(&mut current.envelope.type_), MAX_ENVELOPE_VALUE),
+                    "from" => (Some(&mut current.envelope.from), MAX_ENVELOPE_VALUE),
+                    "to" => (Some(&mut current.envelope.to), MAX_ENVELOPE_VALUE),
+                    _ => (None, 0),
                 };
-                if let Some(slot) = slot.filter(|_| value.len() <= MAX_ENVELOPE_VALUE) {
+                if let Some(slot) = slot.filter(|_| value.len() <= limit) {
                     *slot = Some(value.clone());
                 }
             }
@@ -400,6 +437,31 @@ mod tests {
     }
 
     #[test]
+    fn forbidden_characters_from_prosody_become_text_not_a_broken_stream() {
+        let input = format!("{HEADER}<presence from='r@c/n'><name>a\u{1b}b\u{FFFE}c\u{FFFF}</name></presence>");
+        for chunk in [1, 2, 3, 5, 4096] {
+            let mut filter = ByteFilter::default();
+            let mut reader = StreamReader::new(StreamLimits::default());
+            let mut stanzas = Vec::new();
+            for piece in input.as_bytes().chunks(chunk) {
+                let mut piece = piece.to_vec();
+                filter.clean(&mut piece);
+                let mut buf = &piece[..];
+                while let Some(item) = reader.next(&mut buf).expect("the stream survives") {
+                    if let Item::Stanza(s) = item {
+                        stanzas.push(s);
+                    }
+                }
+            }
+            let name = stanzas[0].get_child("name", "jabber:component:accept").unwrap().text();
+            assert_eq!(name, "a b\u{FFFD}c\u{FFFD}", "chunk {chunk}");
+        }
+        let mut plain = "tab\tä€𝄞\u{FFFD}".as_bytes().to_vec();
+        ByteFilter::default().clean(&mut plain);
+        assert_eq!(plain, "tab\tä€𝄞\u{FFFD}".as_bytes(), "valid text is untouched");
+    }
+
+    #[test]
     fn broken_xml_is_a_stream_error() {
         assert!(read_all(StreamLimits::default(), &format!("{HEADER}<iq></presence>"), 5).is_err());
         assert!(read_all(StreamLimits::default(), &format!("{HEADER}<iq>&undefined;</iq>"), 5).is_err());
@@ -407,10 +469,15 @@ mod tests {
 
     #[test]
     fn envelope_values_longer_than_a_jid_are_not_kept() {
-        let input = format!("{HEADER}<iq type='get' id='{}' from='a@b/c'>{}</iq>", "i".repeat(5000), nested(40));
+        let input =
+            format!("{HEADER}<iq type='get' id='{}' from='{}'>{}</iq>", "i".repeat(5000), "f".repeat(5000), nested(40));
         let items = read_all(StreamLimits::default(), &input, 999).unwrap();
         let Item::Rejected(rejected) = &items[1] else { panic!("{items:?}") };
-        assert_eq!(rejected.id, None);
-        assert_eq!(rejected.from.as_deref(), Some("a@b/c"));
+        assert_eq!(rejected.id.as_ref().map(String::len), Some(5000), "a long id is still answered");
+        assert_eq!(rejected.from, None, "no JID is that long");
+        let input = format!("{HEADER}<iq type='get' id='{}' from='a@b/c'>{}</iq>", "i".repeat(70_000), nested(40));
+        let items = read_all(StreamLimits::default(), &input, 999).unwrap();
+        let Item::Rejected(rejected) = &items[1] else { panic!("{items:?}") };
+        assert_eq!(rejected.id, None, "an id whose echo could exceed Prosody's limit is not kept");
     }
 }
