@@ -201,6 +201,9 @@ async fn reservations_are_deleted_after_a_crash_and_never_twice() -> Result<()> 
     drop(api);
 
     let api = ReservationServer::start().await?;
+    // Resumed DELETEs first check that the id still names the room's reservation.
+    api.script_get(501, vec![granted(501, "ended")]);
+    api.script_get(502, vec![granted(502, "running")]);
     let restarted = Focus::start(config(prosody.component_port(), &reservation_in(&api.base_url(), &state)));
     let deleted = api
         .wait_for_count(|r| r.method == "DELETE", 2, Duration::from_secs(20))
@@ -217,6 +220,6 @@ async fn reservations_are_deleted_after_a_crash_and_never_twice() -> Result<()> 
     let client = TestClient::anonymous(prosody.c2s_port()).await?;
     harness::wait_focus_online(&client).await?;
     ready_conference(&request_conference(&client, "fresh", None).await?)?;
-    assert_eq!(api.count(|r| r.method == "DELETE"), 0, "{:?}", api.requests());
+    assert_eq!(api.count(|r| r.method != "POST"), 0, "{:?}", api.requests());
     Ok(())
 }

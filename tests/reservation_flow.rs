@@ -173,6 +173,8 @@ async fn the_reservation_is_deleted_when_the_room_empties_even_if_delete_fails_t
     let s = stack("").await?;
     s.api.script_post("empty", vec![granted(31, "empty", 3600)]);
     s.api.script_delete(31, vec![Reply::status(503), Reply::status(502), Reply::status(204)]);
+    // Before each retry the focus checks that 31 is still this room's reservation.
+    s.api.script_get(31, vec![granted(31, "empty", 3600), granted(31, "empty", 3600)]);
     ready_conference(&request_conference(&s.client, "empty", None).await?)?;
     let room = format!("empty@{MUC_DOMAIN}");
     s.client.join_muc(&room, "alice").await?;
@@ -180,6 +182,7 @@ async fn the_reservation_is_deleted_when_the_room_empties_even_if_delete_fails_t
     s.client.leave_muc(&room, "alice").await?;
     let deletes = s.api.wait_for_count(is_delete(31), 3, DEFAULT_TIMEOUT).await?;
     assert_eq!(deletes.len(), 3);
+    assert_eq!(s.api.count(|r| r.method == "GET" && r.path == "/conference/31"), 2);
     Ok(())
 }
 

@@ -61,6 +61,8 @@ pub struct Conference {
     pub reservation: Option<Reservation>,
     /// The reservation API call whose answer this conference waits for; other answers are stale.
     pub awaited_call: Option<u64>,
+    /// The POST waits for a DELETE of this room's previous reservation to be answered.
+    pub blocked_by_delete: bool,
     /// `mail_owner` for the reservation: the identity of the request that created the room.
     pub owner: Option<String>,
     pub participants: BTreeMap<String, Participant>,
@@ -83,6 +85,7 @@ impl Conference {
             waiters: Vec::new(),
             reservation: None,
             awaited_call: None,
+            blocked_by_delete: false,
             owner,
             participants: BTreeMap::new(),
             join_counter: 0,

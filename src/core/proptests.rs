@@ -22,8 +22,10 @@
 //!    answer to one of its DELETEs (2xx/404 deleted, another 4xx except 408/429 given up); no
 //!    DELETE is sent in a closed epoch, so an epoch has at most one successful DELETE. An answer
 //!    to a DELETE of an older epoch (sent before the id was adopted again) closes nothing: the
-//!    focus cannot tell the server's order of events, and the next DELETE finds a 404. After the
-//!    final phase every epoch is closed, so each grant had exactly one closing answer.
+//!    focus cannot tell the server's order of events, and the next DELETE finds a 404. A retried
+//!    DELETE is preceded by a GET of the id; an epoch may also close without a DELETE when that
+//!    GET finds the id gone or naming another room's reservation (a reused id). After the final
+//!    phase every epoch is closed, so each grant had exactly one closing answer.
 //! 4. Outbox: replaying `Effect::Outbox`, after every input its ids are exactly the ids with an
 //!    open epoch (so every reservation a live conference holds is in it), a record says ended
 //!    iff a DELETE was sent in its epoch, and it is empty at the end.
@@ -45,7 +47,7 @@
 //!    reservation ends is destroyed by the next call at that instant.) Nothing panics, and
 //!    nothing is sent while disconnected.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use minidom::Element;
@@ -363,6 +365,9 @@ struct Sim {
     /// Outstanding HTTP calls, with the epoch of the DELETEd id when sent.
     calls: Vec<(HttpCall, u64)>,
     answered_calls: Vec<(HttpCall, u64)>,
+    /// Ids whose last answered GET said the reservation is gone or belongs to another room:
+    /// the only grounds on which the focus may drop a DELETE it still owes.
+    gone: HashSet<String>,
     /// The server's reservations per room name, and the room of each id.
     room_ids: HashMap<String, Vec<String>>,
     id_room: HashMap<String, String>,
@@ -402,6 +407,7 @@ impl Sim {
             requests: HashMap::new(),
             calls: Vec::new(),
             answered_calls: Vec::new(),
+            gone: HashSet::new(),
             room_ids: HashMap::new(),
             id_room: HashMap::new(),
             epochs: BTreeMap::new(),
@@ -586,6 +592,12 @@ impl Sim {
             }
             OutboxChange::Remove(id) => {
                 prop_assert!(self.outbox.remove(&id).is_some(), "removed {id}, which the outbox does not hold");
+                // Without a final DELETE answer, only a GET that found the id gone or naming
+                // another room's reservation ends a lifecycle (a retried DELETE is checked first).
+                if let Some(state) = self.epochs.get_mut(&id).filter(|e| !e.closed) {
+                    prop_assert!(self.gone.contains(&id), "{id} dropped from the outbox without a reason: {state:?}");
+                    state.closed = true;
+                }
             }
         }
         Ok(())
@@ -882,6 +894,19 @@ impl Sim {
                     Some(400..=499) => state.closed = true,
                     Some(_) => {}
                 }
+            }
+        }
+        if call.method == Method::Get {
+            let id = call.path.strip_prefix("/conference/").unwrap_or_default().to_owned();
+            let gone = match &outcome {
+                HttpOutcome::Response { status: 404 | 410, .. } => true,
+                HttpOutcome::Response { status: 200..=299, body } => body.contains(r#""name":"other""#),
+                _ => false,
+            };
+            if gone {
+                self.gone.insert(id);
+            } else {
+                self.gone.remove(&id);
             }
         }
         self.answered_calls.push((call.clone(), epoch));

@@ -314,14 +314,17 @@ fn last_participant_leaving_deletes_the_reservation_retrying_until_it_succeeds()
     h.http(&delete, 503, "");
     h.advance(2);
     assert!(h.take_calls().is_empty());
-    h.advance(1); // first retry after retry_delay (3 s)
-    let again = h.take_calls().remove(0);
-    h.input(Input::Http { id: again.id, outcome: HttpOutcome::Timeout });
+    h.advance(1); // first retry after retry_delay (3 s): is 42 still this room's reservation?
+    let check = h.take_calls().remove(0);
+    assert_eq!((check.method, check.path.as_str()), (Method::Get, "/conference/42"));
+    h.input(Input::Http { id: check.id, outcome: HttpOutcome::Timeout });
     h.advance(5);
     assert!(h.take_calls().is_empty());
     h.advance(1); // then 6 s
+    let check = h.take_calls().remove(0);
+    h.http(&check, 200, GRANTED);
     let third = h.take_calls().remove(0);
-    assert_eq!(third.path, "/conference/42");
+    assert_eq!((third.method, third.path.as_str()), (Method::Delete, "/conference/42"));
     assert!(h.focus.has_pending_http());
     h.http(&third, 200, "");
     assert!(!h.focus.has_pending_http());
@@ -849,6 +852,8 @@ fn a_granted_reservation_is_in_the_outbox_until_its_delete_succeeds() {
     h.http(&delete, 503, "");
     assert!(!h.outbox.iter().any(|c| matches!(c, OutboxChange::Remove(_))));
     h.advance(5);
+    let check = h.take_calls().remove(0);
+    h.http(&check, 200, GRANTED);
     let retry = h.take_calls().remove(0);
     h.http(&retry, 204, "");
     assert_eq!(h.outbox.last(), Some(&OutboxChange::Remove("42".into())));
@@ -934,4 +939,40 @@ fn a_leave_over_the_limits_still_ends_the_conference() {
     assert_eq!(h.focus.conference_count(), 0);
     assert_eq!(h.take_calls()[0].method, Method::Delete);
     assert!(!h.take_sent().iter().any(|s| is_leave(s, ROOM)), "we are out already");
+}
+
+#[test]
+fn a_retried_delete_checks_the_id_first_and_spares_a_reused_one() {
+    for (answer, body) in
+        [(404, ""), (200, r#"{"id":42,"name":"someone-else","start_time":"2026-11-22T10:00:00Z","duration":60}"#)]
+    {
+        let mut h = Harness::new(true);
+        h.live(GRANTED);
+        h.advance(15);
+        let delete = h.take_calls().remove(0);
+        h.input(Input::Http { id: delete.id, outcome: HttpOutcome::Timeout }); // processed, or not?
+        h.advance(3);
+        let check = h.take_calls().remove(0);
+        assert_eq!(check.method, Method::Get);
+        h.http(&check, answer, body);
+        assert!(h.take_calls().is_empty(), "no second DELETE after a {answer}");
+        assert!(!h.focus.has_pending_http());
+        assert_eq!(h.outbox.last(), Some(&OutboxChange::Remove("42".into())));
+    }
+}
+
+#[test]
+fn a_new_reservation_waits_for_the_previous_delete_of_the_room() {
+    let mut h = Harness::new(true);
+    h.live(GRANTED);
+    h.advance(15); // nobody came: DELETE 42 goes out
+    let delete = h.take_calls().remove(0);
+    h.request("q2", ROOM);
+    assert!(h.take_calls().is_empty(), "no POST while the DELETE is on the wire");
+    h.http(&delete, 204, "");
+    let post = h.take_calls().remove(0);
+    assert_eq!(post.method, Method::Post);
+    h.http(&post, 201, GRANTED);
+    h.room_accepts_join(ROOM);
+    assert!(ready(reply_to(&h.take_sent(), "q2")));
 }

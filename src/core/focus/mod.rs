@@ -92,7 +92,13 @@ impl Settings {
 enum HttpPurpose {
     Create(BareJid),
     FetchConflict(BareJid),
-    Delete(u64),
+    /// `GET` before a retried or resumed DELETE: is the id still this room's reservation?
+    CheckDelete(u64),
+    /// A DELETE of the pending delete `key`, for a reservation of `room`.
+    Delete {
+        key: u64,
+        room: BareJid,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +117,9 @@ struct PendingDelete {
     id: String,
     attempt: u32,
     give_up_at: Time,
+    /// A retry, or resumed after a restart: the server may have deleted the reservation and
+    /// given its id to another one meanwhile, so the id is checked with a GET first.
+    verify: bool,
 }
 
 /// What a deadline is for.
@@ -177,6 +186,9 @@ pub struct Focus {
     timers: Timers<TimerKey>,
     refusals: HashMap<BareJid, (Refusal, Time)>,
     deletes: HashMap<u64, PendingDelete>,
+    /// DELETEs on the wire per room: a new reservation for the room waits until they are
+    /// answered, so that a late DELETE cannot remove a reservation the new conference adopted.
+    deleting: HashMap<BareJid, usize>,
     http: HashMap<u64, HttpPurpose>,
     /// Our IQs to rooms by id: the room (which must answer) and what the IQ was for.
     own_iqs: HashMap<String, (BareJid, OwnIqKind)>,
@@ -204,6 +216,7 @@ impl Focus {
             timers: Timers::default(),
             refusals: HashMap::new(),
             deletes: HashMap::new(),
+            deleting: HashMap::new(),
             http: HashMap::new(),
             own_iqs: HashMap::new(),
             out: Out::default(),

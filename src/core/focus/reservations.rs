@@ -1,7 +1,7 @@
 //! The focus's side of the reservation API: POST and the GET after a 409, their verdicts, the
 //! refusal cache, and DELETEs that survive restarts through the outbox.
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use xmpp_parsers::jid::BareJid;
 
 use super::{chrono, Focus, HttpPurpose, PendingDelete, TimerKey};
@@ -14,6 +14,13 @@ impl Focus {
     /// `POST /conference` for this conference; the conference remembers the call it waits for.
     pub(super) fn post_reservation(&mut self, now: Time, room: &BareJid) {
         let Some(conference) = self.conferences.get_mut(room) else { return };
+        // The previous conference's DELETE is still on the wire: a POST now could get a 409
+        // naming the reservation that DELETE is about to remove. Wait for its answer.
+        conference.blocked_by_delete = self.deleting.contains_key(room);
+        if conference.blocked_by_delete {
+            debug!(room = %room, "new reservation waits for the previous one's DELETE");
+            return;
+        }
         let form = policy::create_form(&conference.name, now, conference.owner.as_deref());
         let call = self.out.http(Method::Post, "/conference".into(), form);
         self.http.insert(call, HttpPurpose::Create(room.clone()));
@@ -61,7 +68,21 @@ impl Focus {
                     policy::judge_conflict_fetch(&outcome, &conference.name, id, message.as_deref(), *attempt, retries);
                 self.apply_verdict(now, &room, verdict, &outcome);
             }
-            HttpPurpose::Delete(key) => self.on_delete_outcome(now, key, &outcome),
+            HttpPurpose::CheckDelete(key) => self.on_delete_check(now, key, &outcome),
+            HttpPurpose::Delete { key, room } => {
+                if let Some(count) = self.deleting.get_mut(&room) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.deleting.remove(&room);
+                        let blocked = self.conferences.get(&room).is_some_and(|c| c.blocked_by_delete);
+                        if blocked {
+                            self.touch(&room);
+                            self.post_reservation(now, &room);
+                        }
+                    }
+                }
+                self.on_delete_outcome(now, key, &outcome);
+            }
         }
     }
 
@@ -137,9 +158,9 @@ impl Focus {
         let key = self.out.id();
         let record = StoredDelete { id: id.clone(), room: room.to_string(), ended_at: Some(now) };
         self.out.effects.push_back(Effect::Outbox(OutboxChange::Put(record)));
-        self.send_delete(key, &id);
         let give_up_at = now + self.settings.delete_give_up;
-        self.deletes.insert(key, PendingDelete { room, id, attempt: 0, give_up_at });
+        self.deletes.insert(key, PendingDelete { room, id: id.clone(), attempt: 0, give_up_at, verify: false });
+        self.send_delete(key, &id);
     }
 
     /// DELETEs left over by an earlier run (stopped with the API down, or crashed): retried
@@ -160,15 +181,77 @@ impl Focus {
                 let record = StoredDelete { ended_at: Some(ended_at), ..record.clone() };
                 self.out.effects.push_back(Effect::Outbox(OutboxChange::Put(record)));
             }
-            self.send_delete(key, &record.id);
-            self.deletes.insert(key, PendingDelete { room, id: record.id, attempt: 0, give_up_at });
+            self.deletes.insert(key, PendingDelete { room, id: record.id, attempt: 0, give_up_at, verify: true });
+            self.retry_delete(key);
         }
     }
 
     /// One `DELETE {base_url}/conference/{id}` attempt for the pending delete `key`.
     pub(super) fn send_delete(&mut self, key: u64, id: &str) {
+        let Some(room) = self.deletes.get(&key).map(|d| d.room.clone()) else { return };
         let call = self.out.http(Method::Delete, policy::path_for(id), Vec::new());
-        self.http.insert(call, HttpPurpose::Delete(key));
+        *self.deleting.entry(room.clone()).or_default() += 1;
+        self.http.insert(call, HttpPurpose::Delete { key, room });
+    }
+
+    /// The answer to the GET before a retried DELETE: delete only what is still this room's.
+    fn on_delete_check(&mut self, now: Time, key: u64, outcome: &HttpOutcome) {
+        let Some(delete) = self.deletes.get(&key) else { return };
+        let name = delete.room.node().map(|n| n.to_string()).unwrap_or_default();
+        match outcome {
+            HttpOutcome::Response { status: 404 | 410, .. } => {
+                info!(room = %delete.room, reservation_id = %delete.id, "reservation already gone");
+                self.finish_delete(key);
+            }
+            HttpOutcome::Response { status: 200..=299, body } => match policy::parse_reservation(body, &name) {
+                Err(why) if why.starts_with("'name'") => {
+                    // The server gave the id to another room's reservation: not ours to delete.
+                    warn!(room = %delete.room, reservation_id = %delete.id, %why, "the id now names another reservation; not deleting it");
+                    self.finish_delete(key);
+                }
+                _ => {
+                    let id = delete.id.clone();
+                    self.send_delete(key, &id);
+                }
+            },
+            // Unknown: try the DELETE itself (a server without GET answers it).
+            HttpOutcome::Response { status: 405 | 501, .. } => {
+                let id = delete.id.clone();
+                self.send_delete(key, &id);
+            }
+            // Anything else says nothing about the id: try again later, as after a failed DELETE.
+            _ => {
+                if self.schedule_delete_retry(now, key, outcome) {
+                    self.finish_delete(key);
+                }
+            }
+        }
+    }
+
+    /// Arms the back-off before the next attempt of the pending delete `key`; true when its
+    /// give-up time comes first (the caller then ends it).
+    fn schedule_delete_retry(&mut self, now: Time, key: u64, outcome: &HttpOutcome) -> bool {
+        let Some(delete) = self.deletes.get_mut(&key) else { return false };
+        let base = self.settings.reservation.as_ref().map(|r| r.retry_delay).unwrap_or_default();
+        let delay = policy::delete_backoff(base, delete.attempt);
+        let retry_at = now + chrono(delay);
+        if retry_at > delete.give_up_at {
+            error!(room = %delete.room, reservation_id = %delete.id, %outcome, "DELETE kept failing; giving up");
+            return true;
+        }
+        delete.attempt += 1;
+        delete.verify = true;
+        warn!(room = %delete.room, reservation_id = %delete.id, %outcome, "DELETE failed; retrying in {delay:?}");
+        self.timers.set(TimerKey::Delete(key), Some(retry_at));
+        false
+    }
+
+    /// The pending delete `key` is over (deleted, gone, or given up).
+    fn finish_delete(&mut self, key: u64) {
+        if let Some(delete) = self.deletes.remove(&key) {
+            self.timers.set(TimerKey::Delete(key), None);
+            self.out.effects.push_back(Effect::Outbox(OutboxChange::Remove(delete.id)));
+        }
     }
 
     fn on_delete_outcome(&mut self, now: Time, key: u64, outcome: &HttpOutcome) {
@@ -178,34 +261,26 @@ impl Focus {
                 info!(room = %delete.room, reservation_id = %delete.id, "reservation deleted");
                 true
             }
-            DeleteVerdict::Retry => {
-                let base = self.settings.reservation.as_ref().map(|r| r.retry_delay).unwrap_or_default();
-                let delay = policy::delete_backoff(base, delete.attempt);
-                let retry_at = now + chrono(delay);
-                if retry_at > delete.give_up_at {
-                    error!(room = %delete.room, reservation_id = %delete.id, %outcome, "DELETE kept failing; giving up");
-                    true
-                } else {
-                    delete.attempt += 1;
-                    warn!(room = %delete.room, reservation_id = %delete.id, %outcome, "DELETE failed; retrying in {delay:?}");
-                    self.timers.set(TimerKey::Delete(key), Some(retry_at));
-                    false
-                }
-            }
+            DeleteVerdict::Retry => self.schedule_delete_retry(now, key, outcome),
             DeleteVerdict::GiveUp(why) => {
                 error!(room = %delete.room, reservation_id = %delete.id, %why, "reservation API refused the DELETE");
                 true
             }
         };
         if finished {
-            let delete = self.deletes.remove(&key).expect("present above");
-            self.out.effects.push_back(Effect::Outbox(OutboxChange::Remove(delete.id)));
+            self.finish_delete(key);
         }
     }
 
-    /// A DELETE's back-off ended: try again.
+    /// A DELETE's back-off ended (or it was resumed after a restart): check the id, then
+    /// delete.
     pub(super) fn retry_delete(&mut self, key: u64) {
-        if let Some(id) = self.deletes.get(&key).map(|d| d.id.clone()) {
+        let Some(delete) = self.deletes.get(&key) else { return };
+        if delete.verify {
+            let call = self.out.http(Method::Get, policy::path_for(&delete.id), Vec::new());
+            self.http.insert(call, HttpPurpose::CheckDelete(key));
+        } else {
+            let id = delete.id.clone();
             self.send_delete(key, &id);
         }
     }
