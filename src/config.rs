@@ -645,6 +645,16 @@ impl Config {
                 return Err(key_error(key, format!("must be between {low} and {high}")));
             }
         }
+        // Span and field filters (`[span{field=value}]`) compile to regular expressions whose
+        // construction can take exponential time (found by fuzzing: a 40-character value hung
+        // start-up), so only targets and levels are accepted.
+        let level = &self.log.level;
+        if level.len() > 256 || !level.chars().all(|c| c.is_ascii_alphanumeric() || "_:,=- ".contains(c)) {
+            return Err(key_error(
+                "log.level",
+                "only levels and targets are accepted, e.g. \"info\" or \"info,jitsi_focus=debug\" (at most 256 characters)",
+            ));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| key_error("log.level", format!("{:?}: {e}", self.log.level)))?;
         Ok(())
@@ -1070,5 +1080,16 @@ MEUCIQCpYTOM6J1U9ct9PXwj9KuVX2sUIeGa5m3RMhYa2m2HVwIgTsfbcRHLrsOl
         let shown = Config::from_toml(&toml).unwrap().redacted_toml();
         assert!(!shown.contains("s3cret") && !shown.contains("Bearer tok"), "{shown}");
         assert!(shown.contains("initial_timeout = \"15s\""), "{shown}");
+    }
+
+    #[test]
+    fn log_filters_that_would_take_exponential_time_are_refused_at_once() {
+        let slow = include_str!("../fuzz/seeds/config/log-level-slow-dfa.toml");
+        let started = std::time::Instant::now();
+        let err = Config::from_toml(slow).unwrap_err().to_string();
+        assert!(err.starts_with("log.level"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "validation took {:?}", started.elapsed());
+        let ok = format!("{MINIMAL}\n[log]\nlevel = \"info,jitsi_focus::core=debug\"");
+        assert!(Config::from_toml(&ok).is_ok());
     }
 }
