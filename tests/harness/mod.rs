@@ -75,10 +75,14 @@ pub fn reservation_in(base_url: &str, state: &std::path::Path) -> String {
     format!("[reservation]\nenabled = true\nbase_url = \"{base_url}\"\ntimeout = \"1s\"\nretries = 2\nretry_delay = \"200ms\"\nrefusal_cache = \"0s\"\n[state]\ndirectory = \"{}\"\n", state.display())
 }
 
-/// A new directory under the system's temporary directory that outlives the test's handles, so
-/// that a focus restarted on it finds its outbox.
+/// A new directory that outlives the test's handles, so that a focus restarted on it finds its
+/// outbox; it lives under cargo's target directory (`CARGO_TARGET_TMPDIR`), not in /tmp.
 pub fn state_directory() -> std::path::PathBuf {
-    tempfile::Builder::new().prefix("jitsi-focus-state-").tempdir().expect("a temporary directory").keep()
+    tempfile::Builder::new()
+        .prefix("focus-state-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("a temporary directory")
+        .keep()
 }
 
 /// Waits until the focus component answers disco#info through Prosody (Prosody answers
