@@ -180,6 +180,30 @@ enum Odd {
     Message,
 }
 
+impl Odd {
+    const ALL: [Odd; 19] = [
+        Odd::Ping,
+        Odd::Disco,
+        Odd::NoType,
+        Odd::UnknownType,
+        Odd::ResultType,
+        Odd::ErrorType,
+        Odd::NoId,
+        Odd::NoFrom,
+        Odd::UnknownPayload,
+        Odd::ConferenceGet,
+        Odd::TwoPayloads,
+        Odd::NoPayload,
+        Odd::LoginUrl,
+        Odd::Logout,
+        Odd::RejectedSet,
+        Odd::RejectedResult,
+        Odd::RejectedNoId,
+        Odd::RejectedPresence,
+        Odd::Message,
+    ];
+}
+
 /// What the reservation API (or the network) answers.
 #[derive(Debug, Clone, Copy)]
 enum Reply {
@@ -279,28 +303,7 @@ fn reply() -> impl Strategy<Value = Reply> {
 }
 
 fn odd() -> impl Strategy<Value = Odd> {
-    use Odd::*;
-    prop::sample::select(vec![
-        Ping,
-        Disco,
-        NoType,
-        UnknownType,
-        ResultType,
-        ErrorType,
-        NoId,
-        NoFrom,
-        UnknownPayload,
-        ConferenceGet,
-        TwoPayloads,
-        NoPayload,
-        LoginUrl,
-        Logout,
-        RejectedSet,
-        RejectedResult,
-        RejectedNoId,
-        RejectedPresence,
-        Message,
-    ])
+    prop::sample::select(Odd::ALL.to_vec())
 }
 
 fn self_kind() -> impl Strategy<Value = SelfKind> {
