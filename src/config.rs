@@ -251,24 +251,6 @@ impl Default for StateConfig {
     }
 }
 
-impl StateConfig {
-    /// The file that holds reservation DELETEs not yet confirmed by the API.
-    pub fn outbox_file(&self) -> PathBuf {
-        self.directory.join(OUTBOX_FILE)
-    }
-
-    /// Creates the directory if it is missing and checks that it is one.
-    pub fn prepare(&self) -> Result<PathBuf, ConfigError> {
-        let error = |message: String| ConfigError::Key { key: "state.directory", message };
-        std::fs::create_dir_all(&self.directory)
-            .map_err(|e| error(format!("{}: cannot create it: {e}", self.directory.display())))?;
-        if !self.directory.is_dir() {
-            return Err(error(format!("{} is not a directory", self.directory.display())));
-        }
-        Ok(self.outbox_file())
-    }
-}
-
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -854,7 +836,7 @@ MEUCIQCpYTOM6J1U9ct9PXwj9KuVX2sUIeGa5m3RMhYa2m2HVwIgTsfbcRHLrsOl
         assert_eq!(config.reservation.headers.get("x-api-key").map(String::as_str), Some("000123"));
         assert_eq!(config.reservation.headers.get("authorization").map(String::as_str), Some("Bearer 1.50"));
         assert_eq!(config.limits.max_depth, 16);
-        assert_eq!(config.state.outbox_file(), Path::new("/tmp/focus-state").join(OUTBOX_FILE));
+        assert_eq!(config.state.directory, Path::new("/tmp/focus-state"));
     }
 
     #[test]
@@ -1028,20 +1010,15 @@ MEUCIQCpYTOM6J1U9ct9PXwj9KuVX2sUIeGa5m3RMhYa2m2HVwIgTsfbcRHLrsOl
         assert_eq!(config.reservation.max_message_length, 1024);
         assert_eq!(config.reservation.delete_give_up, Duration::from_secs(24 * 3600));
         assert_eq!(config.state.directory, Path::new("/var/lib/jitsi-focus"));
-        assert_eq!(config.state.outbox_file(), Path::new("/var/lib/jitsi-focus").join(OUTBOX_FILE));
         let shown = config.redacted_toml();
         assert!(shown.contains("[limits]") && shown.contains("[state]"), "{shown}");
     }
 
     #[test]
-    fn the_state_directory_is_created_and_must_be_absolute_when_reservations_are_on() {
+    fn the_state_directory_must_be_absolute_and_a_directory_when_reservations_are_on() {
         let dir = tempfile::tempdir().unwrap();
-        let state = StateConfig { directory: dir.path().join("a/b") };
-        assert_eq!(state.prepare().unwrap(), dir.path().join("a/b").join(OUTBOX_FILE));
-        assert!(dir.path().join("a/b").is_dir());
         let file = dir.path().join("file");
         std::fs::write(&file, "").unwrap();
-        assert!(StateConfig { directory: file.clone() }.prepare().is_err());
         let enabled = format!("{MINIMAL}\n[reservation]\nenabled = true\nbase_url = \"http://x\"\n");
         let err = Config::from_toml(&format!("{enabled}[state]\ndirectory = \"relative\"\n")).unwrap_err();
         assert!(err.to_string().starts_with("state.directory"), "{err}");

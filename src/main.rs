@@ -54,13 +54,6 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn run(config: Config) -> anyhow::Result<()> {
-    if config.reservation.enabled {
-        // The durable outbox of reservation DELETEs lives here (systemd: StateDirectory=).
-        if let Err(e) = config.state.prepare() {
-            eprintln!("jitsi-focus: {e}");
-            std::process::exit(1);
-        }
-    }
     let filter = EnvFilter::try_new(&config.log.level).context("log.level")?;
     // Colour only for a person at a terminal: journald, files and pipes get plain text.
     let subscriber =

@@ -193,6 +193,18 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_directory_is_created_and_the_file_lives_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("a/b");
+        Outbox::open(&state).unwrap().apply(&[OutboxChange::Put(record("1"))]).unwrap();
+        assert!(state.join(FILE_NAME).is_file());
+        let file = dir.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        let error = Outbox::open(&file).err().unwrap().to_string();
+        assert!(error.starts_with(&format!("state.directory: {}", file.display())), "{error}");
+    }
+
+    #[test]
     fn an_unusable_directory_is_named() {
         let error = Outbox::open(Path::new("/proc/version/x")).err().unwrap().to_string();
         assert!(error.starts_with("state.directory: /proc/version/x"), "{error}");
