@@ -186,6 +186,9 @@ pub struct Focus {
     timers: Timers<TimerKey>,
     refusals: HashMap<BareJid, (Refusal, Time)>,
     deletes: HashMap<u64, PendingDelete>,
+    /// The pending delete of each reservation id (at most one: a new grant of an id ends the
+    /// old one), so a grant need not scan them all.
+    delete_by_id: HashMap<String, u64>,
     /// DELETEs on the wire per room: a new reservation for the room waits until they are
     /// answered, so that a late DELETE cannot remove a reservation the new conference adopted.
     deleting: HashMap<BareJid, usize>,
@@ -216,6 +219,7 @@ impl Focus {
             timers: Timers::default(),
             refusals: HashMap::new(),
             deletes: HashMap::new(),
+            delete_by_id: HashMap::new(),
             deleting: HashMap::new(),
             http: HashMap::new(),
             own_iqs: HashMap::new(),

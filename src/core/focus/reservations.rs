@@ -125,9 +125,8 @@ impl Focus {
     fn acquired(&mut self, room: &BareJid, id: &str) {
         // A DELETE of ours still retrying for this id must not remove it now that the
         // reservation is in use again (a 409 hands back the same id; servers reuse ids).
-        let stale: Vec<u64> = self.deletes.iter().filter(|(_, d)| d.id == id).map(|(k, _)| *k).collect();
-        for key in stale {
-            self.deletes.remove(&key);
+        if let Some(key) = self.delete_by_id.get(id).copied() {
+            self.untrack_delete(key);
             self.timers.set(TimerKey::Delete(key), None);
         }
         let record = StoredDelete { id: id.to_owned(), room: room.to_string(), ended_at: None };
@@ -159,7 +158,7 @@ impl Focus {
         let record = StoredDelete { id: id.clone(), room: room.to_string(), ended_at: Some(now) };
         self.out.effects.push_back(Effect::Outbox(OutboxChange::Put(record)));
         let give_up_at = now + self.settings.delete_give_up;
-        self.deletes.insert(key, PendingDelete { room, id: id.clone(), attempt: 0, give_up_at, verify: false });
+        self.track_delete(key, PendingDelete { room, id: id.clone(), attempt: 0, give_up_at, verify: false });
         self.send_delete(key, &id);
     }
 
@@ -181,7 +180,7 @@ impl Focus {
                 let record = StoredDelete { ended_at: Some(ended_at), ..record.clone() };
                 self.out.effects.push_back(Effect::Outbox(OutboxChange::Put(record)));
             }
-            self.deletes.insert(key, PendingDelete { room, id: record.id, attempt: 0, give_up_at, verify: true });
+            self.track_delete(key, PendingDelete { room, id: record.id, attempt: 0, give_up_at, verify: true });
             self.retry_delete(key);
         }
     }
@@ -246,9 +245,20 @@ impl Focus {
         false
     }
 
+    fn track_delete(&mut self, key: u64, delete: PendingDelete) {
+        self.delete_by_id.insert(delete.id.clone(), key);
+        self.deletes.insert(key, delete);
+    }
+
+    fn untrack_delete(&mut self, key: u64) -> Option<PendingDelete> {
+        let delete = self.deletes.remove(&key)?;
+        self.delete_by_id.remove(&delete.id);
+        Some(delete)
+    }
+
     /// The pending delete `key` is over (deleted, gone, or given up).
     fn finish_delete(&mut self, key: u64) {
-        if let Some(delete) = self.deletes.remove(&key) {
+        if let Some(delete) = self.untrack_delete(key) {
             self.timers.set(TimerKey::Delete(key), None);
             self.out.effects.push_back(Effect::Outbox(OutboxChange::Remove(delete.id)));
         }
