@@ -5,7 +5,11 @@ pub mod core;
 pub mod runtime;
 pub mod xmpp {
     pub mod build;
+    pub mod colibri2;
     pub mod focus;
+    pub mod jingle;
+    pub mod jingle_ice;
+    pub mod jingle_rtp;
     pub mod jitsi_presence;
     pub mod muc;
     pub mod ns;

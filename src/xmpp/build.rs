@@ -73,6 +73,15 @@ pub fn to_xml(element: &Element) -> String {
     String::from(element)
 }
 
+/// Test helper: `actual` is the element `expected` spells (minidom orders attributes itself, so
+/// strings are compared after parsing).
+#[cfg(test)]
+#[track_caller]
+pub fn assert_same_xml(actual: &Element, expected: &str) {
+    let expected: Element = expected.parse().expect("expected XML parses");
+    assert_eq!(*actual, expected, "\n actual: {}\n expected: {}", to_xml(actual), to_xml(&expected));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

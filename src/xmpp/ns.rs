@@ -13,3 +13,16 @@ pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 pub const PING: &str = "urn:xmpp:ping";
 pub const JITMEET: &str = "http://jitsi.org/jitmeet";
 pub const CAPS: &str = "http://jabber.org/protocol/caps";
+pub const JINGLE: &str = "urn:xmpp:jingle:1";
+pub const JINGLE_RTP: &str = "urn:xmpp:jingle:apps:rtp:1";
+pub const JINGLE_RTCP_FB: &str = "urn:xmpp:jingle:apps:rtp:rtcp-fb:0";
+pub const JINGLE_RTP_HDREXT: &str = "urn:xmpp:jingle:apps:rtp:rtp-hdrext:0";
+pub const JINGLE_ICE_UDP: &str = "urn:xmpp:jingle:transports:ice-udp:1";
+pub const JINGLE_DTLS: &str = "urn:xmpp:jingle:apps:dtls:0";
+pub const JINGLE_DTLS_SCTP: &str = "urn:xmpp:jingle:transports:dtls-sctp:1";
+pub const JINGLE_GROUPING: &str = "urn:xmpp:jingle:apps:grouping:0";
+pub const START_MUTED: &str = "http://jitsi.org/jitmeet/start-muted";
+/// Colibri (v1): today only bridge stats in brewery presence and `<web-socket>` in transports.
+pub const COLIBRI: &str = "http://jitsi.org/protocol/colibri";
+pub const COLIBRI2: &str = "jitsi:colibri2";
+pub const JINGLE_SSMA: &str = "urn:xmpp:jingle:apps:rtp:ssma:0";
