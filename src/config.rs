@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use xmpp_parsers::jid::BareJid;
 
+mod codecs;
+pub use codecs::CodecsConfig;
+
 /// Where the service looks for its configuration unless told otherwise.
 pub const DEFAULT_PATH: &str = "/etc/jitsi-focus/jitsi-focus.toml";
 /// Environment variables with this prefix override the file; `__` separates section and key.
@@ -49,6 +52,7 @@ pub struct Config {
     pub conference: ConferenceConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub codecs: CodecsConfig,
     pub state: StateConfig,
     pub log: LogConfig,
 }
@@ -158,11 +162,18 @@ pub struct ConferenceConfig {
     /// `ready='false'` and asks again.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Nobody is invited to a media session until this many participants are in the room
+    /// (Jicofo's `min-participants`): a lone participant needs no bridge.
+    pub min_participants: usize,
 }
 
 impl Default for ConferenceConfig {
     fn default() -> Self {
-        ConferenceConfig { initial_timeout: Duration::from_secs(15), request_timeout: Duration::from_secs(20) }
+        ConferenceConfig {
+            initial_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(20),
+            min_participants: 2,
+        }
     }
 }
 
@@ -609,6 +620,7 @@ impl Config {
         let l = &self.limits;
         for (key, value, low, high) in [
             ("reservation.retries", r.retries as usize, 0, 10),
+            ("conference.min_participants", self.conference.min_participants, 1, 1000),
             ("reservation.max_concurrent_calls", r.max_concurrent_calls, 1, 1024),
             ("reservation.max_body_size", r.max_body_size, 1024, 16 << 20),
             ("reservation.max_message_length", r.max_message_length, 16, 16 * 1024),
@@ -639,7 +651,7 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| key_error("log.level", format!("{:?}: {e}", self.log.level)))?;
-        Ok(())
+        self.codecs.validate()
     }
 
     /// The configuration as TOML with secrets replaced, for `check-config`.

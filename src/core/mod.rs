@@ -6,8 +6,10 @@
 
 mod auth;
 mod conference;
+pub mod features;
 mod focus;
 mod iq;
+pub mod offer;
 #[cfg(test)]
 mod proptests;
 pub mod reservation;
