@@ -5,10 +5,12 @@
 //! says so, and carries out the [`Effect`]s it drains with [`Focus::poll_effect`].
 
 mod auth;
+pub mod colibri;
 mod conference;
 pub mod features;
 mod focus;
 mod iq;
+pub mod jingle_session;
 pub mod offer;
 #[cfg(test)]
 mod proptests;
