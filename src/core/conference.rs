@@ -74,6 +74,8 @@ pub struct Conference {
     pub initial_deadline: Option<Time>,
     pub meeting_id: Option<String>,
     pub created_at: Time,
+    /// Bridges, Colibri2 and Jingle sessions, sources.
+    pub media: super::media::ConferenceMedia,
 }
 
 impl Conference {
@@ -93,6 +95,7 @@ impl Conference {
             initial_deadline: None,
             meeting_id: None,
             created_at: now,
+            media: Default::default(),
         }
     }
 

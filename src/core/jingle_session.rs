@@ -57,6 +57,8 @@ pub struct ParticipantMedia {
     pub features: Option<Features>,
     pub session: Option<JingleSession>,
     pub restarts: RestartLimiter,
+    /// Moves to another bridge that the focus made (bridge failures, Colibri2 errors).
+    pub moves: MoveLimiter,
     /// Forced mute state on the bridge (moderator mute), re-applied after a move.
     pub force_mute_audio: bool,
     pub force_mute_video: bool,
@@ -90,6 +92,28 @@ impl RestartLimiter {
             return false;
         }
         self.granted.push_back(now);
+        true
+    }
+}
+
+/// At most ten moves of one participant in any minute: a bridge that fails every allocation
+/// must not make the focus re-invite in a loop.
+#[derive(Debug, Clone, Default)]
+pub struct MoveLimiter {
+    moves: VecDeque<Time>,
+}
+
+impl MoveLimiter {
+    const PER_MINUTE: usize = 10;
+
+    pub fn try_move(&mut self, now: Time) -> bool {
+        while self.moves.front().is_some_and(|t| now - *t >= chrono::Duration::minutes(1)) {
+            self.moves.pop_front();
+        }
+        if self.moves.len() >= Self::PER_MINUTE {
+            return false;
+        }
+        self.moves.push_back(now);
         true
     }
 }

@@ -11,6 +11,7 @@ pub mod features;
 mod focus;
 mod iq;
 pub mod jingle_session;
+pub mod media;
 pub mod offer;
 #[cfg(test)]
 mod proptests;
@@ -86,4 +87,7 @@ pub struct Footprint {
     pub sessions: usize,
     pub timers: usize,
     pub held_stanzas: usize,
+    pub media_iqs: usize,
+    pub bridges: usize,
+    pub jingle_sessions: usize,
 }

@@ -26,3 +26,5 @@ pub const START_MUTED: &str = "http://jitsi.org/jitmeet/start-muted";
 pub const COLIBRI: &str = "http://jitsi.org/protocol/colibri";
 pub const COLIBRI2: &str = "jitsi:colibri2";
 pub const JINGLE_SSMA: &str = "urn:xmpp:jingle:apps:rtp:ssma:0";
+pub const AUDIO_MUTE: &str = "http://jitsi.org/jitmeet/audio";
+pub const VIDEO_MUTE: &str = "http://jitsi.org/jitmeet/video";

@@ -4,8 +4,12 @@
 //! Everything it keeps is bounded by [`Limits`]; deadlines live in one ordered index
 //! ([`Timers`]), so no input costs time proportional to the number of conferences.
 
+mod brewery;
+mod jingle;
+mod media;
 mod reservations;
 mod room;
+mod signal;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -15,18 +19,24 @@ use xmpp_parsers::jid::{BareJid, FullJid, Jid};
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use super::auth::{Identity, Sessions};
+use super::bridges::{BridgeSettings, Bridges};
+use super::features::FeatureCache;
+use super::sources::SourceLimits;
 use super::conference::{Conference, Phase, Waiter};
 use super::iq::IqEnvelope;
 use super::reservation::{HttpCall, Method, Refusal};
 use super::timers::Timers;
 use super::{Effect, Footprint, Input, Time};
-use crate::config::{AuthMode, Config, LimitsConfig as Limits};
+use crate::config::{AuthMode, CodecsConfig, Config, LimitsConfig as Limits};
 use crate::xmpp::build::{elem, ElementExt};
 use crate::xmpp::focus::{self as focus_ns, ConferenceRequest, ConferenceResponse, LoginUrlRequest, Property};
 use crate::xmpp::jitsi_presence;
 use crate::xmpp::muc;
 use crate::xmpp::ns;
 use crate::xmpp::stream::{RejectedStanza, Rejection};
+
+/// Client feature sets remembered by caps hash (a deployment has a handful of client builds).
+const FEATURE_CACHE_ENTRIES: usize = 256;
 
 /// The occupant nickname clients recognise as the focus.
 pub const FOCUS_NICK: &str = "focus";
@@ -51,6 +61,12 @@ pub struct Settings {
     pub max_message_length: usize,
     /// Bounds on everything anyone can make the focus keep (README, "Limits and hostile input").
     pub limits: Limits,
+    /// The bridges' brewery room; `None`: no bridges, no media.
+    pub brewery: Option<BareJid>,
+    pub bridges: BridgeSettings,
+    pub codecs: CodecsConfig,
+    /// Nobody gets a media session before the room has this many participants.
+    pub min_participants: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -84,7 +100,15 @@ impl Settings {
             delete_give_up: chrono(r.delete_give_up),
             max_message_length: r.max_message_length,
             limits: config.limits.clone(),
+            brewery: config.bridges.brewery.as_deref().map(|b| b.parse().expect("validated by Config")),
+            bridges: BridgeSettings::from_config(config),
+            codecs: config.codecs.clone(),
+            min_participants: config.conference.min_participants,
         }
+    }
+
+    pub fn source_limits(&self) -> SourceLimits {
+        SourceLimits::from_config(&self.limits)
     }
 }
 
@@ -129,6 +153,10 @@ enum TimerKey {
     Delete(u64),
     Refusal(BareJid),
     SessionSweep,
+    /// One of our media IQs (to a bridge or a participant) by id: its answer is overdue.
+    MediaIq(String),
+    /// Our brewery join got no answer (or failed): join again.
+    BreweryJoin,
 }
 
 /// How a conference leaves its room when it ends.
@@ -197,6 +225,13 @@ pub struct Focus {
     own_iqs: HashMap<String, (BareJid, OwnIqKind)>,
     sessions: Sessions,
     out: Out,
+    bridges: Bridges,
+    /// We are an occupant of the brewery (needed to send bridges IQs).
+    brewery_joined: bool,
+    /// Participants' features by caps hash.
+    features: FeatureCache,
+    /// Our IQs to bridges and participants, by id.
+    media_iqs: HashMap<String, media::MediaIq>,
 }
 
 impl Focus {
@@ -209,6 +244,7 @@ impl Focus {
             settings.session_lifetime,
             settings.limits.max_sessions,
         );
+        let settings_bridges = settings.bridges.clone();
         Focus {
             sessions,
             settings,
@@ -224,6 +260,10 @@ impl Focus {
             http: HashMap::new(),
             own_iqs: HashMap::new(),
             out: Out::default(),
+            bridges: Bridges::new(settings_bridges),
+            brewery_joined: false,
+            features: FeatureCache::new(FEATURE_CACHE_ENTRIES),
+            media_iqs: HashMap::new(),
         }
     }
 
@@ -234,7 +274,7 @@ impl Focus {
 
     /// When [`Focus::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Time> {
-        self.timers.next()
+        [self.timers.next(), self.bridges.poll_timeout()].into_iter().flatten().min()
     }
 
     /// Number of running or starting conferences.
@@ -256,6 +296,9 @@ impl Focus {
             sessions: self.sessions.len(),
             timers: self.timers.len(),
             held_stanzas: self.out.held.len(),
+            media_iqs: self.media_iqs.len(),
+            bridges: self.bridges.len(),
+            jingle_sessions: self.conferences.values().map(|c| c.media.session_count()).sum(),
         }
     }
 
@@ -267,7 +310,7 @@ impl Focus {
     pub fn handle(&mut self, now: Time, input: Input) {
         match input {
             Input::Connected => self.on_connected(now),
-            Input::Disconnected => self.out.connected = false,
+            Input::Disconnected => self.on_disconnected(),
             Input::Stanza(stanza) => self.on_stanza(now, stanza),
             Input::Rejected(rejected) => self.on_rejected(now, &rejected),
             Input::Http { id, outcome } => self.on_http(now, id, outcome),
@@ -330,6 +373,7 @@ impl Focus {
         }
         // Answers to IQs of the old link will not come; the rejoin below asks again.
         self.own_iqs.clear();
+        self.join_brewery(now);
         // Rejoin every room we were in. Prosody may still list our old occupant (it sends no
         // leave for a vanished component); the join then simply refreshes it.
         let rooms: Vec<BareJid> = self.conferences.keys().cloned().collect();
@@ -337,13 +381,26 @@ impl Focus {
             self.touch(&room);
             let conference = self.conferences.get_mut(&room).expect("listed above");
             if matches!(conference.phase, Phase::Joining { .. } | Phase::Configuring { .. } | Phase::Live) {
+                // Media starts afresh: participants are invited again as their presence returns.
+                let media = std::mem::take(&mut conference.media);
+                conference.media.colibri.meeting_id = media.colibri.meeting_id.clone();
                 conference.participants.clear();
                 // go_live re-arms it once we know who is still there.
                 conference.initial_deadline = None;
                 conference.phase = Phase::Joining { sent_at: Some(now) };
                 self.out.send(join(&self.focus_jid, &room));
+                self.media_reset(now, &room, media);
             }
         }
+    }
+
+    fn on_disconnected(&mut self) {
+        self.out.connected = false;
+        // Bridges announce themselves again when we rejoin the brewery; answers to our media
+        // IQs will not come (their timers find nothing).
+        self.bridges.clear();
+        self.brewery_joined = false;
+        self.media_iqs.clear();
     }
 
     fn on_stanza(&mut self, now: Time, stanza: Element) {
@@ -433,6 +490,13 @@ impl Focus {
         };
         let reply = match (payload.name(), payload.ns().as_str(), type_) {
             ("conference", ns::FOCUS, "set") => return self.on_conference_request(now, envelope, payload),
+            ("jingle", ns::JINGLE, "set") if self.media_enabled() => return self.on_jingle(now, envelope, payload),
+            ("mute", ns::AUDIO_MUTE, "set") if self.media_enabled() => {
+                return self.on_mute(now, envelope, payload, false);
+            }
+            ("mute" | "mute-video", ns::VIDEO_MUTE, "set") if self.media_enabled() => {
+                return self.on_mute(now, envelope, payload, true);
+            }
             ("conference", ns::FOCUS, _) => {
                 Err((DefinedCondition::BadRequest, "a conference request is an IQ of type 'set'".to_owned()))
             }
@@ -624,6 +688,7 @@ impl Focus {
     }
 
     pub fn handle_timeout(&mut self, now: Time) {
+        self.bridges_timeout(now);
         for key in self.timers.take_due(now) {
             match key {
                 TimerKey::Conference(room) => {
@@ -635,6 +700,8 @@ impl Focus {
                     self.refusals.remove(&room);
                 }
                 TimerKey::SessionSweep => self.sessions.expire(now),
+                TimerKey::MediaIq(id) => self.media_iq_timed_out(now, &id),
+                TimerKey::BreweryJoin => self.join_brewery(now),
             }
         }
         self.settle(now);

@@ -30,6 +30,9 @@ impl Focus {
     }
 
     pub(super) fn on_iq_response(&mut self, now: Time, stanza: &Element) {
+        if self.on_media_response(now, stanza) {
+            return;
+        }
         let Some(id) = stanza.attr("id") else { return };
         // Answers come from the room we asked; ids alone are guessable.
         let from_room =
@@ -90,6 +93,10 @@ impl Focus {
             conference.waiters.iter().map(|w| self.response(room, true, &w.identity)).collect();
         let Some(conference) = self.conferences.get_mut(room) else { return };
         conference.phase = Phase::Live;
+        if let Some(meeting_id) = &conference.meeting_id {
+            conference.media.colibri.meeting_id = meeting_id.clone();
+        }
+        let present: Vec<String> = conference.participants.keys().cloned().collect();
         if conference.participants.is_empty() {
             conference.initial_deadline = Some(now + self.settings.initial_timeout);
         }
@@ -109,10 +116,16 @@ impl Focus {
             self.out.send(waiter.envelope.result(Some(response)));
         }
         self.elect_owners(room);
+        for nick in present {
+            self.media_participant_joined(now, room, &nick);
+        }
     }
 
     pub(super) fn on_presence(&mut self, now: Time, stanza: &Element) {
         let Some(presence) = OccupantPresence::parse(stanza) else { return };
+        if self.on_brewery_presence(now, &presence, stanza) {
+            return;
+        }
         if !self.conferences.contains_key(&presence.room) {
             // In a room without a conference (our join answered after we gave up on it): leave.
             let in_room = presence.nick == FOCUS_NICK && presence.is_self() && presence.kind == PresenceKind::Available;
@@ -227,11 +240,18 @@ impl Focus {
                     }
                 }
                 self.elect_owners(&room);
+                let live = self.conferences.get(&room).is_some_and(|c| c.phase == Phase::Live);
+                let tracked = self.conferences.get(&room).is_some_and(|c| c.participants.contains_key(&presence.nick));
+                if is_new && live && tracked {
+                    self.media_participant_joined(now, &room, &presence.nick);
+                }
             }
             PresenceKind::Unavailable => {
                 if conference.participants.remove(&presence.nick).is_some() {
                     debug!(room = %room, nick = %presence.nick, "participant left");
                 }
+                self.media_participant_left(now, &room, &presence.nick);
+                let Some(conference) = self.conferences.get_mut(&room) else { return };
                 if conference.participants.is_empty() && conference.phase == Phase::Live {
                     self.end(now, &room, "last participant left", Exit::Leave);
                 } else {
@@ -318,6 +338,8 @@ impl Focus {
             outcome = "ended",
             "conference ended"
         );
+        let media = std::mem::take(&mut conference.media);
+        self.media_conference_ended(now, room, media);
         if let Some(reservation) = conference.reservation {
             self.delete_reservation(now, room.clone(), reservation.id);
         }

@@ -1,0 +1,271 @@
+//! Jingle from participants (protocol.md §7.6) and moderators' mute requests (§6.5). Every
+//! request is answered: a result, or the error Jicofo gives for the same case.
+
+use minidom::Element;
+use tracing::{debug, info, warn};
+use xmpp_parsers::jid::{BareJid, FullJid};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
+
+use super::media::{media_sources, MediaIqKind};
+use super::Focus;
+use crate::core::iq::IqEnvelope;
+use crate::core::jingle_session::SessionState;
+use crate::core::sources::{EndpointSources, SourceError};
+use crate::core::Time;
+use crate::xmpp::build::{elem, ElementExt};
+use crate::xmpp::colibri2::{Endpoint, EndpointTransport, ForceMute};
+use crate::xmpp::focus as focus_ns;
+use crate::xmpp::jingle::{Action, Jingle};
+use crate::xmpp::jingle_sources;
+use crate::xmpp::muc::Affiliation;
+use crate::xmpp::ns;
+
+type Reply = Result<(), (DefinedCondition, String)>;
+
+fn error(condition: DefinedCondition, text: impl Into<String>) -> Reply {
+    Err((condition, text.into()))
+}
+
+impl Focus {
+    /// A `<jingle>` IQ from an occupant of one of our rooms.
+    pub(super) fn on_jingle(&mut self, now: Time, envelope: IqEnvelope, payload: &Element) {
+        let reply = self.handle_jingle(now, &envelope, payload);
+        self.reply(&envelope, reply);
+    }
+
+    fn reply(&mut self, envelope: &IqEnvelope, reply: Reply) {
+        let stanza = match reply {
+            Ok(()) => envelope.result(None),
+            Err((condition, text)) => {
+                let type_ = match condition {
+                    DefinedCondition::BadRequest => ErrorType::Modify,
+                    DefinedCondition::ResourceConstraint => ErrorType::Wait,
+                    _ => ErrorType::Cancel,
+                };
+                envelope.error(focus_ns::error(type_, condition, &text))
+            }
+        };
+        self.out.send(stanza);
+    }
+
+    /// The room and nickname of an occupant JID, if it is in one of our live conferences.
+    fn occupant_of(&self, from: &str) -> Option<(BareJid, String)> {
+        let jid: FullJid = from.parse().ok()?;
+        let room = jid.to_bare();
+        let nick = jid.resource().to_string();
+        self.conferences.get(&room)?.media.participants.contains_key(&nick).then_some((room, nick))
+    }
+
+    fn handle_jingle(&mut self, now: Time, envelope: &IqEnvelope, payload: &Element) -> Reply {
+        let jingle = Jingle::parse(payload).map_err(|e| (DefinedCondition::BadRequest, e.to_string()))?;
+        let Some((room, nick)) = self.occupant_of(&envelope.from) else {
+            return error(DefinedCondition::ItemNotFound, "not a participant of a conference of this focus");
+        };
+        let media = self.media_mut(&room, &nick).expect("occupant_of checked it");
+        let Some(session) = media.session.as_ref() else {
+            return error(DefinedCondition::Gone, "session ended");
+        };
+        if session.sid != jingle.sid {
+            return error(DefinedCondition::BadRequest, format!("unknown session '{}'", jingle.sid));
+        }
+        let state = session.state.clone();
+        match jingle.action {
+            Action::SessionAccept | Action::TransportAccept => {
+                if state != SessionState::Initiated {
+                    return error(DefinedCondition::BadRequest, "the session is not waiting for session-accept");
+                }
+                self.on_session_accept(now, &room, &nick, &jingle)
+            }
+            Action::TransportInfo => {
+                let transport = jingle.contents.iter().find_map(|c| c.transport.clone());
+                let Some(transport) = transport.filter(|t| !t.is_empty()) else {
+                    return error(DefinedCondition::BadRequest, "missing transport");
+                };
+                let endpoint =
+                    Endpoint { transport: Some(EndpointTransport::Update(transport)), ..Endpoint::new(&nick) };
+                self.update_endpoint(now, &room, &nick, endpoint);
+                Ok(())
+            }
+            Action::SourceAdd => {
+                let incoming = parse_sources(&jingle)?;
+                let added = self.add_sources(&room, &nick, incoming)?;
+                self.after_source_change(now, &room, &nick);
+                self.propagate_add(now, &room, &nick, &added);
+                Ok(())
+            }
+            Action::SourceRemove => {
+                let outgoing = parse_sources(&jingle)?;
+                let conference = self.conferences.get_mut(&room).expect("occupant_of checked it");
+                let removed = conference.media.sources.remove(&nick, &outgoing).map_err(source_error)?;
+                self.after_source_change(now, &room, &nick);
+                self.propagate_remove(now, &room, &nick, &removed);
+                Ok(())
+            }
+            Action::SessionTerminate => self.on_session_terminate(now, &room, &nick, &jingle),
+            Action::SessionInfo => {
+                let failed = jingle.ice_state.as_deref() == Some("failed");
+                let current = session.bridge_session_id.clone();
+                match &jingle.bridge_session {
+                    Some(bs) if bs.ice_restart => {
+                        error(DefinedCondition::FeatureNotImplemented, "ICE restart is not supported")
+                    }
+                    Some(bs) if failed && bs.id == current => {
+                        info!(room = %room, nick = %nick, "ICE failed: moving the participant");
+                        self.move_participant(now, &room, &nick);
+                        Ok(())
+                    }
+                    _ => Ok(()), // other ice-state values are only informational
+                }
+            }
+            Action::TransportReject => {
+                warn!(room = %room, nick = %nick, "transport-reject");
+                Ok(())
+            }
+            Action::SessionInitiate | Action::TransportReplace | Action::Unsupported => error(
+                DefinedCondition::FeatureNotImplemented,
+                format!("Unsupported 'action': {}", jingle.action_name.chars().take(64).collect::<String>()),
+            ),
+        }
+    }
+
+    fn add_sources(&mut self, room: &BareJid, nick: &str, incoming: EndpointSources) -> Result<EndpointSources, (DefinedCondition, String)> {
+        let limits = self.settings.source_limits();
+        let conference = self.conferences.get_mut(room).expect("checked by the caller");
+        conference.media.sources.add(nick, incoming, &limits).map_err(source_error)
+    }
+
+    fn on_session_accept(&mut self, now: Time, room: &BareJid, nick: &str, jingle: &Jingle) -> Reply {
+        let incoming = parse_sources(jingle)?;
+        let added = match self.add_sources(room, nick, incoming) {
+            Ok(added) => added,
+            Err(refusal) => {
+                // Jicofo ends a session whose accept carries invalid sources.
+                warn!(room = %room, nick, why = %refusal.1, "session-accept refused");
+                let sid = jingle.sid.clone();
+                self.end_session(now, room, nick, Some(&sid), Some(("general-error", "invalid sources")));
+                return Err(refusal);
+            }
+        };
+        if let Some(session) = self.media_mut(room, nick).and_then(|m| m.session.as_mut()) {
+            session.state = SessionState::Active;
+        }
+        let transport = jingle.contents.iter().find_map(|c| c.transport.clone()).filter(|t| !t.is_empty());
+        let initial_last_n = jingle.contents.iter().find_map(|c| c.initial_last_n);
+        let sources = self.conferences.get(room).and_then(|c| c.media.sources.of(nick).cloned()).unwrap_or_default();
+        let endpoint = Endpoint {
+            transport: transport.map(EndpointTransport::Update),
+            sources: Some(media_sources(nick, &sources)),
+            initial_last_n,
+            ..Endpoint::new(nick)
+        };
+        self.update_endpoint(now, room, nick, endpoint);
+        info!(room = %room, nick, sid = %jingle.sid, sources = sources.sources.len(), "session accepted");
+        self.propagate_add(now, room, nick, &added);
+        // Whatever changed while this participant had not accepted yet.
+        self.flush_sources(now, room, nick);
+        Ok(())
+    }
+
+    /// The bridge gets the endpoint's whole source set after each change.
+    fn after_source_change(&mut self, now: Time, room: &BareJid, nick: &str) {
+        let sources = self.conferences.get(room).and_then(|c| c.media.sources.of(nick).cloned()).unwrap_or_default();
+        let endpoint = Endpoint { sources: Some(media_sources(nick, &sources)), ..Endpoint::new(nick) };
+        self.update_endpoint(now, room, nick, endpoint);
+    }
+
+    fn on_session_terminate(&mut self, now: Time, room: &BareJid, nick: &str, jingle: &Jingle) -> Reply {
+        let media = self.media_mut(room, nick).expect("checked by the caller");
+        let current = media.session.as_ref().map(|s| s.bridge_session_id.clone()).unwrap_or_default();
+        let restart = match &jingle.bridge_session {
+            Some(bs) if bs.id != current => {
+                return error(DefinedCondition::ItemNotFound, "bridge session not found");
+            }
+            Some(bs) => bs.restart,
+            None => false,
+        };
+        let allowed = restart && media.restarts.try_restart(now);
+        debug!(room = %room, nick, restart, allowed, "participant ended its session");
+        self.end_session(now, room, nick, Some(&jingle.sid), None);
+        if !restart {
+            return Ok(());
+        }
+        if !allowed {
+            return error(DefinedCondition::ResourceConstraint, "rate-limited");
+        }
+        self.invite_ready(now, room);
+        Ok(())
+    }
+
+    /// `<mute xmlns='http://jitsi.org/jitmeet/audio|video' jid='room@muc/nick'>true</mute>`
+    /// from a moderator: the target is told, and the bridge drops its media (§6.5).
+    pub(super) fn on_mute(&mut self, now: Time, envelope: IqEnvelope, payload: &Element, video: bool) {
+        let reply = self.handle_mute(now, &envelope, payload, video);
+        self.reply(&envelope, reply);
+    }
+
+    fn handle_mute(&mut self, now: Time, envelope: &IqEnvelope, payload: &Element, video: bool) -> Reply {
+        let Some((room, actor)) = self.occupant_of(&envelope.from) else {
+            return error(DefinedCondition::ItemNotFound, "not a participant of a conference of this focus");
+        };
+        let target_jid = payload.attr("jid").unwrap_or_default();
+        let Ok(target) = target_jid.parse::<FullJid>() else {
+            return error(DefinedCondition::BadRequest, "missing or invalid 'jid'");
+        };
+        let target_nick = target.resource().to_string();
+        if target.to_bare() != room {
+            return error(DefinedCondition::BadRequest, "the participant is not in your room");
+        }
+        let mute = match payload.text().trim() {
+            "true" => true,
+            "false" => false,
+            _ => return error(DefinedCondition::BadRequest, "the mute value is 'true' or 'false'"),
+        };
+        let conference = self.conferences.get(&room).expect("occupant_of checked it");
+        let moderator = conference.participants.get(&actor).is_some_and(|p| p.affiliation == Affiliation::Owner);
+        if !conference.media.participants.contains_key(&target_nick) {
+            return error(DefinedCondition::ItemNotFound, "no such participant");
+        }
+        if target_nick != actor && (!moderator || !mute) {
+            // Only moderators mute others, and nobody unmutes anyone else.
+            return error(DefinedCondition::NotAllowed, "only moderators may mute others, and nobody may unmute others");
+        }
+        let Some(media) = self.media_mut(&room, &target_nick) else {
+            return error(DefinedCondition::ItemNotFound, "no such participant");
+        };
+        if video {
+            media.force_mute_video = mute;
+        } else {
+            media.force_mute_audio = mute;
+        }
+        let force = ForceMute { audio: media.force_mute_audio, video: media.force_mute_video };
+        info!(room = %room, actor = %actor, target = %target_nick, video, mute, "mute");
+        self.update_endpoint(now, &room, &target_nick, Endpoint { force_mute: Some(force), ..Endpoint::new(&target_nick) });
+        if target_nick != actor {
+            let namespace = if video { ns::VIDEO_MUTE } else { ns::AUDIO_MUTE };
+            let name = if video { "mute-video" } else { "mute" };
+            let actor_jid = format!("{room}/{actor}");
+            let forwarded = elem(name, namespace).with_attr("actor", actor_jid).with_text(mute.to_string());
+            self.send_media_iq(now, &target, "set", forwarded, MediaIqKind::Notify);
+        }
+        Ok(())
+    }
+}
+
+fn source_error(e: SourceError) -> (DefinedCondition, String) {
+    let condition = match e {
+        SourceError::ResourceConstraint(_) => DefinedCondition::ResourceConstraint,
+        _ => DefinedCondition::BadRequest,
+    };
+    (condition, e.text().to_owned())
+}
+
+/// The sources of every content of a client's Jingle.
+fn parse_sources(jingle: &Jingle) -> Result<EndpointSources, (DefinedCondition, String)> {
+    let mut all = EndpointSources::default();
+    for content in &jingle.contents {
+        let sources = jingle_sources::parse_content(&content.element)
+            .map_err(|e| (DefinedCondition::BadRequest, e.to_string()))?;
+        all.extend_with(&sources);
+    }
+    Ok(all)
+}

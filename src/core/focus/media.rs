@@ -1,0 +1,582 @@
+//! Media for a conference's participants (protocol.md §7.3, §7.7, §9.3): features by disco,
+//! bridge selection and Colibri2 allocation, session-initiate, moves to another bridge, and
+//! the end of sessions when participants leave or conferences end.
+//!
+//! Our media IQs (to bridges and participants) are kept in `media_iqs` with the JID that must
+//! answer; each has a deadline, so the table stays bounded whatever the peers do.
+
+use minidom::Element;
+use tracing::{debug, info, warn};
+use xmpp_parsers::jid::{BareJid, FullJid};
+
+use super::{Focus, TimerKey};
+use crate::core::bridges::{AllocationFailure, HealthCheckId, SelectionRequest};
+use crate::core::colibri::{self, BridgeVerdict, Recovery};
+use crate::core::features::Features;
+use crate::core::jingle_session::{
+    self, Allocation, InitiateParts, JingleSession, ParticipantMedia, SessionState,
+};
+use crate::core::sources::EndpointSources;
+use crate::core::Time;
+use crate::xmpp::build::{elem, ElementExt};
+use crate::xmpp::colibri2::{
+    self, Colibri2Error, ConferenceModified, ConferenceModify, Endpoint, EndpointTransport, ForceMute, Media,
+    MediaSource, WireSource,
+};
+use crate::xmpp::jingle::{self, Action};
+use crate::xmpp::ns;
+
+/// How long a bridge or a participant has to answer one of our media IQs (Jicofo's
+/// reply-timeout).
+pub(super) const REPLY_TIMEOUT_SECONDS: i64 = 15;
+
+/// What one of our media IQs was for.
+#[derive(Debug, Clone)]
+pub(super) enum MediaIqKind {
+    Disco { room: BareJid, nick: String },
+    /// A Colibri2 endpoint create for `nick`'s session `sid`.
+    Allocate { room: BareJid, nick: String, sid: String },
+    /// A Colibri2 update or expire; only its errors matter.
+    Update { room: BareJid },
+    /// session-initiate of `nick`'s session `sid`.
+    Initiate { room: BareJid, nick: String, sid: String },
+    /// Source signalling, terminations, forwarded mutes: answers are not needed.
+    Notify,
+    HealthCheck(HealthCheckId),
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct MediaIq {
+    /// Who must answer: a bridge's or an occupant's full JID.
+    pub to: String,
+    pub kind: MediaIqKind,
+}
+
+impl Focus {
+    pub(super) fn media_enabled(&self) -> bool {
+        self.settings.brewery.is_some()
+    }
+
+    /// Sends a media IQ and remembers it until answered or timed out.
+    pub(super) fn send_media_iq(
+        &mut self,
+        now: Time,
+        to: &FullJid,
+        type_: &str,
+        payload: Element,
+        kind: MediaIqKind,
+    ) -> String {
+        let id = format!("jm-{}", self.out.id());
+        let iq = elem("iq", ns::STREAM)
+            .with_attr("type", type_)
+            .with_attr("id", &id)
+            .with_attr("from", self.focus_jid.to_string())
+            .with_attr("to", to.to_string())
+            .with_child(payload);
+        self.out.send(iq);
+        self.media_iqs.insert(id.clone(), MediaIq { to: to.to_string(), kind });
+        let deadline = now + chrono::Duration::seconds(REPLY_TIMEOUT_SECONDS);
+        self.timers.set(TimerKey::MediaIq(id.clone()), Some(deadline));
+        id
+    }
+
+    /// An answer to one of our media IQs; false if it is not one.
+    pub(super) fn on_media_response(&mut self, now: Time, stanza: &Element) -> bool {
+        let Some(id) = stanza.attr("id") else { return false };
+        let Some(pending) = self.media_iqs.get(id) else { return false };
+        if stanza.attr("from") != Some(pending.to.as_str()) {
+            return false; // ids can be guessed; the sender cannot be forged past Prosody
+        }
+        let pending = self.media_iqs.remove(id).expect("looked up above");
+        self.timers.set(TimerKey::MediaIq(id.to_owned()), None);
+        let error = (stanza.attr("type") == Some("error")).then(|| Colibri2Error::parse(stanza));
+        self.on_media_answer(now, &pending, Some(stanza), error);
+        true
+    }
+
+    /// A media IQ's deadline passed without an answer.
+    pub(super) fn media_iq_timed_out(&mut self, now: Time, id: &str) {
+        if let Some(pending) = self.media_iqs.remove(id) {
+            self.on_media_answer(now, &pending, None, None);
+        }
+    }
+
+    /// `answer` is `None` on timeout; `error` is set for an error answer.
+    fn on_media_answer(&mut self, now: Time, pending: &MediaIq, answer: Option<&Element>, error: Option<Colibri2Error>) {
+        match &pending.kind {
+            MediaIqKind::Disco { room, nick } => {
+                let features = answer
+                    .filter(|_| error.is_none())
+                    .and_then(|a| a.get_child("query", ns::DISCO_INFO))
+                    .and_then(Features::from_disco);
+                let features = match features {
+                    Some((features, disco)) => {
+                        let caps = self.participant_caps(room, nick);
+                        if let Some(caps) = caps {
+                            self.features.insert_verified(&caps, &disco, features);
+                        }
+                        features
+                    }
+                    None => {
+                        debug!(room = %room, nick, "no disco#info answer: assuming audio, video and data");
+                        Features::default()
+                    }
+                };
+                if let Some(media) = self.media_mut(room, nick) {
+                    media.features = Some(features);
+                }
+                self.invite_ready(now, room);
+            }
+            MediaIqKind::Allocate { room, nick, sid } => {
+                let bridge: Option<FullJid> = pending.to.parse().ok();
+                match (answer, &error, bridge) {
+                    (Some(answer), None, Some(bridge)) => self.on_allocated(now, room, nick, sid, &bridge, answer),
+                    (_, _, Some(bridge)) => {
+                        let recovery = colibri::allocation_failed(error.as_ref());
+                        warn!(room = %room, nick, bridge = %bridge, ?error, ?recovery, "allocation failed");
+                        self.recover(now, room, &bridge, Some((nick, sid)), recovery);
+                    }
+                    _ => {}
+                }
+            }
+            MediaIqKind::Update { room } => {
+                let recovery = colibri::update_failed(error.as_ref());
+                if recovery != Recovery::Ignore {
+                    if let Ok(bridge) = pending.to.parse::<FullJid>() {
+                        warn!(room = %room, bridge = %bridge, ?error, ?recovery, "Colibri2 update failed");
+                        self.recover(now, room, &bridge, None, recovery);
+                    }
+                }
+            }
+            MediaIqKind::Initiate { room, nick, sid } => {
+                if error.is_some() {
+                    warn!(room = %room, nick, ?error, "session-initiate refused");
+                    self.end_session(now, room, nick, Some(sid), Some(("general-error", "jingle session failed")));
+                }
+                // No answer in time counts as accepted (Jicofo does the same).
+            }
+            MediaIqKind::Notify => {}
+            MediaIqKind::HealthCheck(check) => {
+                let Ok(bridge) = pending.to.parse::<FullJid>() else { return };
+                // A timeout needs no call: the registry times its checks out itself.
+                let Some(outcome) = answer.and_then(crate::xmpp::brewery::HealthOutcome::from_response) else {
+                    return;
+                };
+                let events = self.bridges.on_health_result(now, &bridge, *check, outcome);
+                self.on_bridge_events(now, events);
+            }
+        }
+    }
+
+    fn participant_caps(&self, room: &BareJid, nick: &str) -> Option<crate::xmpp::jitsi_presence::Caps> {
+        self.conferences.get(room)?.participants.get(nick)?.info.caps.clone()
+    }
+
+    pub(super) fn media_mut(&mut self, room: &BareJid, nick: &str) -> Option<&mut ParticipantMedia> {
+        self.conferences.get_mut(room)?.media.participants.get_mut(nick)
+    }
+
+    /// A participant joined a live conference: learn its features, then invite when the room
+    /// has enough participants.
+    pub(super) fn media_participant_joined(&mut self, now: Time, room: &BareJid, nick: &str) {
+        if !self.media_enabled() {
+            return;
+        }
+        let caps = self.participant_caps(room, nick);
+        let cached = caps.as_ref().and_then(|c| self.features.get(c));
+        let Some(conference) = self.conferences.get_mut(room) else { return };
+        conference.media.participants.insert(
+            nick.to_owned(),
+            ParticipantMedia { features: cached, ..ParticipantMedia::default() },
+        );
+        if cached.is_none() {
+            let Ok(to) = format!("{room}/{nick}").parse::<FullJid>() else { return };
+            let query = elem("query", ns::DISCO_INFO);
+            let kind = MediaIqKind::Disco { room: room.clone(), nick: nick.to_owned() };
+            self.send_media_iq(now, &to, "get", query, kind);
+        }
+        self.invite_ready(now, room);
+    }
+
+    /// A participant left: its endpoint is expired and its sources forgotten (clients drop a
+    /// departed occupant's sources themselves; pitfall 9).
+    pub(super) fn media_participant_left(&mut self, now: Time, room: &BareJid, nick: &str) {
+        let Some(conference) = self.conferences.get_mut(room) else { return };
+        let Some(media) = conference.media.participants.remove(nick) else { return };
+        conference.media.sources.remove_endpoint(nick);
+        conference.media.receivers.remove(nick);
+        for receiver in conference.media.receivers.values_mut() {
+            receiver.forget(nick);
+        }
+        if let Some(session) = media.session {
+            self.expire_endpoint(now, room, &session.bridge, nick);
+        }
+    }
+
+    /// Invites everyone who can be invited, once the room has its minimum of participants.
+    pub(super) fn invite_ready(&mut self, now: Time, room: &BareJid) {
+        let Some(conference) = self.conferences.get(room) else { return };
+        if conference.media.participants.len() < self.settings.min_participants {
+            return;
+        }
+        let ready: Vec<String> = conference
+            .media
+            .participants
+            .iter()
+            .filter(|(_, p)| p.features.is_some() && p.session.is_none())
+            .map(|(nick, _)| nick.clone())
+            .collect();
+        for nick in ready {
+            self.invite(now, room, &nick);
+        }
+    }
+
+    /// Selects a bridge and asks it for an endpoint; session-initiate follows its answer.
+    fn invite(&mut self, now: Time, room: &BareJid, nick: &str) {
+        let Some(conference) = self.conferences.get(room) else { return };
+        let Some(participant) = conference.media.participants.get(nick) else { return };
+        let region = conference.participants.get(nick).and_then(|p| p.info.region.clone());
+        let stats_id = conference.participants.get(nick).and_then(|p| p.info.stats_id.clone());
+        let per_bridge = conference.media.colibri.participants_per_bridge();
+        let request = SelectionRequest {
+            conference_bridges: &per_bridge,
+            participant_region: region.as_deref(),
+            pinned_version: None,
+            // No relays (Octo) yet: a conference stays on one bridge.
+            allow_new_bridge: per_bridge.is_empty(),
+        };
+        let offer = participant.offer(&self.settings.codecs);
+        let force_mute = ForceMute { audio: participant.force_mute_audio, video: participant.force_mute_video };
+        let bridge = match self.bridges.select(now, &request) {
+            Ok(bridge) => bridge,
+            Err(why) => {
+                warn!(room = %room, nick, %why, "no bridge for this participant");
+                return self.set_bridge_not_available(room, true);
+            }
+        };
+        self.set_bridge_not_available(room, false);
+        self.bridges.endpoint_added(now, &bridge);
+        let conference = self.conferences.get_mut(room).expect("looked up above");
+        let meeting_id = conference.media.colibri.meeting_id.clone();
+        let (session, create) = conference.media.colibri.open(&bridge, || uuid::Uuid::new_v4().to_string());
+        session.endpoints.insert(nick.to_owned());
+        let bridge_session_id = session.id.clone();
+        let mut media = Vec::new();
+        for (media_type, formats) in [("audio", &offer.audio), ("video", &offer.video)] {
+            if let Some(formats) = formats {
+                media.push(Media { media_type: media_type.to_owned(), formats: formats.clone() });
+            }
+        }
+        let endpoint = Endpoint {
+            create: true,
+            stats_id,
+            capabilities: vec![colibri2::CAPABILITY_SOURCE_NAMES.to_owned()],
+            media,
+            transport: Some(EndpointTransport::Create { ice_controlling: true, sctp: offer.data }),
+            force_mute: (force_mute.audio || force_mute.video).then_some(force_mute),
+            ..Endpoint::new(nick)
+        };
+        let request = ConferenceModify {
+            meeting_id,
+            name: create.then(|| room.to_string()),
+            create,
+            expire: false,
+            endpoints: vec![endpoint],
+        };
+        let sid = new_sid();
+        let kind = MediaIqKind::Allocate { room: room.clone(), nick: nick.to_owned(), sid: sid.clone() };
+        let iq = self.send_media_iq(now, &bridge, "get", request.to_element(), kind);
+        info!(room = %room, nick, bridge = %bridge, sid, "allocating on a bridge");
+        if let Some(media) = self.media_mut(room, nick) {
+            media.session = Some(JingleSession::new(sid, bridge, bridge_session_id, iq, offer));
+        }
+    }
+
+    /// The bridge allocated the endpoint: send session-initiate.
+    fn on_allocated(&mut self, now: Time, room: &BareJid, nick: &str, sid: &str, bridge: &FullJid, answer: &Element) {
+        let current = self.media_mut(room, nick).and_then(|m| m.session.as_ref()).is_some_and(|s| s.sid == sid);
+        if !current {
+            return; // the participant left or moved meanwhile; its endpoint is expired elsewhere
+        }
+        let modified = answer.get_child("conference-modified", ns::COLIBRI2).map(ConferenceModified::parse);
+        let endpoint = match modified {
+            Some(Ok(modified)) => {
+                let endpoint = modified.endpoints.into_iter().find(|e| e.id == nick);
+                if !modified.sources.is_empty() {
+                    if let Some(session) =
+                        self.conferences.get_mut(room).and_then(|c| c.media.colibri.by_bridge.get_mut(bridge))
+                    {
+                        session.feedback = modified.sources;
+                    }
+                }
+                endpoint
+            }
+            _ => None,
+        };
+        let Some(session) = self.media_mut(room, nick).and_then(|m| m.session.clone()) else { return };
+        let Some(transport) = endpoint.as_ref().and_then(|e| e.transport.clone()) else {
+            warn!(room = %room, nick, bridge = %bridge, "the bridge's answer has no transport: trying another bridge");
+            return self.recover(
+                now,
+                room,
+                bridge,
+                Some((nick, sid)),
+                Recovery::DropSession { bridge: BridgeVerdict::NonOperational, fresh_meeting_id: false },
+            );
+        };
+        let allocation = Allocation {
+            transport,
+            sctp_port: endpoint.and_then(|e| e.sctp_port),
+            region: self.bridges.get(bridge).and_then(|b| b.region().map(str::to_owned)),
+        };
+        let (audio_sources, video_sources, json_sources) = self.initial_sources(room, nick);
+        let start_muted = self.start_muted(room);
+        let parts = InitiateParts {
+            sid: sid.to_owned(),
+            initiator: self.focus_jid.to_string(),
+            bridge_session_id: session.bridge_session_id.clone(),
+            audio_sources,
+            video_sources,
+            json_sources,
+            start_muted,
+        };
+        let initiate = jingle_session::session_initiate(&session.offer, &allocation, parts);
+        let Ok(to) = format!("{room}/{nick}").parse::<FullJid>() else { return };
+        let kind = MediaIqKind::Initiate { room: room.clone(), nick: nick.to_owned(), sid: sid.to_owned() };
+        self.send_media_iq(now, &to, "set", initiate, kind);
+        if let Some(session) = self.media_mut(room, nick).and_then(|m| m.session.as_mut()) {
+            session.state = SessionState::Initiated;
+        }
+        info!(room = %room, nick, sid, "session-initiate sent");
+    }
+
+    /// Start-muted for a new session (§7.4): muted when the room already has more participants
+    /// than the moderator's start-muted limit.
+    fn start_muted(&self, room: &BareJid) -> Option<(bool, bool)> {
+        let media = &self.conferences.get(room)?.media;
+        let count = media.participants.len();
+        let audio = media.start_audio_muted.is_some_and(|limit| count > limit);
+        let video = media.start_video_muted.is_some_and(|limit| count > limit);
+        (audio || video).then_some((audio, video))
+    }
+
+    /// Carries out what a Colibri2 error means; `failed` names the allocation that failed.
+    pub(super) fn recover(
+        &mut self,
+        now: Time,
+        room: &BareJid,
+        bridge: &FullJid,
+        failed: Option<(&str, &str)>,
+        recovery: Recovery,
+    ) {
+        match recovery {
+            Recovery::Ignore => {}
+            Recovery::Abandon => {
+                if let Some((nick, sid)) = failed {
+                    self.end_session(now, room, nick, Some(sid), None);
+                }
+            }
+            Recovery::ReinviteEndpoint(nick) => self.move_participant(now, room, &nick),
+            Recovery::DropSession { bridge: verdict, fresh_meeting_id } => {
+                match verdict {
+                    BridgeVerdict::Keep => {}
+                    BridgeVerdict::NonOperational => {
+                        self.bridges.on_allocation_failure(now, bridge, AllocationFailure::NonOperational)
+                    }
+                    BridgeVerdict::GracefulShutdown => {
+                        self.bridges.on_allocation_failure(now, bridge, AllocationFailure::GracefulShutdown)
+                    }
+                }
+                if let Some(conference) = self.conferences.get_mut(room) {
+                    if fresh_meeting_id {
+                        conference.media.colibri.meeting_id = uuid::Uuid::new_v4().to_string();
+                    }
+                }
+                self.drop_bridge_session(now, room, bridge);
+            }
+        }
+    }
+
+    /// The conference stops using `bridge`: everyone on it moves to another bridge.
+    pub(super) fn drop_bridge_session(&mut self, now: Time, room: &BareJid, bridge: &FullJid) {
+        let Some(conference) = self.conferences.get_mut(room) else { return };
+        conference.media.colibri.by_bridge.remove(bridge);
+        let on_bridge: Vec<String> = conference.media.on_bridge(bridge).map(str::to_owned).collect();
+        for nick in on_bridge {
+            self.move_participant(now, room, &nick);
+        }
+    }
+
+    /// Re-invite (§7.7, RestartJingle): the participant's sources go from everyone, its session
+    /// ends ("moving"), and a fresh allocation and session-initiate follow. Moves are limited per
+    /// participant so a bridge that fails every allocation cannot keep the focus busy.
+    pub(super) fn move_participant(&mut self, now: Time, room: &BareJid, nick: &str) {
+        let Some(media) = self.media_mut(room, nick) else { return };
+        let allowed = media.moves.try_move(now);
+        let sid = media.session.as_ref().map(|s| s.sid.clone());
+        self.end_session(now, room, nick, sid.as_deref(), Some(("success", "moving")));
+        if allowed {
+            self.invite_ready(now, room);
+        } else {
+            warn!(room = %room, nick, "moved too often within a minute: left without media for now");
+        }
+    }
+
+    /// Ends `nick`'s current session (if `sid` is given it must match): sources removed from
+    /// the others, endpoint expired, session-terminate sent when one was initiated and
+    /// `terminate` is given.
+    pub(super) fn end_session(
+        &mut self,
+        now: Time,
+        room: &BareJid,
+        nick: &str,
+        sid: Option<&str>,
+        terminate: Option<(&str, &str)>,
+    ) {
+        let Some(media) = self.media_mut(room, nick) else { return };
+        if sid.is_some_and(|sid| media.session.as_ref().is_none_or(|s| s.sid != sid)) {
+            return;
+        }
+        let Some(session) = media.session.take() else { return };
+        let removed = self.conferences.get_mut(room).map(|c| c.media.sources.remove_endpoint(nick)).unwrap_or_default();
+        if !removed.is_empty() {
+            self.propagate_remove(now, room, nick, &removed);
+        }
+        if let Some(conference) = self.conferences.get_mut(room) {
+            conference.media.receivers.remove(nick);
+        }
+        let bridge_known = self
+            .conferences
+            .get(room)
+            .is_some_and(|c| c.media.colibri.by_bridge.get(&session.bridge).is_some_and(|s| s.endpoints.contains(nick)));
+        if bridge_known {
+            self.expire_endpoint(now, room, &session.bridge, nick);
+        }
+        if let (Some((condition, text)), false) = (terminate, matches!(session.state, SessionState::Allocating { .. })) {
+            let Ok(to) = format!("{room}/{nick}").parse::<FullJid>() else { return };
+            let mut terminate = jingle::jingle(Action::SessionTerminate, &session.sid, Some(&self.focus_jid.to_string()));
+            terminate.append_child(jingle::reason(condition, Some(text)));
+            self.send_media_iq(now, &to, "set", terminate, MediaIqKind::Notify);
+        }
+    }
+
+    /// Expires one endpoint on its bridge; the bridge's conference too when it was the last.
+    pub(super) fn expire_endpoint(&mut self, now: Time, room: &BareJid, bridge: &FullJid, nick: &str) {
+        let Some(conference) = self.conferences.get_mut(room) else { return };
+        let meeting_id = conference.media.colibri.meeting_id.clone();
+        let Some(session) = conference.media.colibri.by_bridge.get_mut(bridge) else { return };
+        session.endpoints.remove(nick);
+        let request = if session.endpoints.is_empty() {
+            conference.media.colibri.by_bridge.remove(bridge);
+            ConferenceModify { meeting_id, expire: true, ..ConferenceModify::default() }
+        } else {
+            let endpoint = Endpoint { expire: true, ..Endpoint::new(nick) };
+            ConferenceModify { meeting_id, endpoints: vec![endpoint], ..ConferenceModify::default() }
+        };
+        let kind = MediaIqKind::Update { room: room.clone() };
+        self.send_media_iq(now, bridge, "get", request.to_element(), kind);
+    }
+
+    /// Sends an endpoint update (transport, sources, mute, last-n) to the participant's bridge.
+    pub(super) fn update_endpoint(&mut self, now: Time, room: &BareJid, nick: &str, endpoint: Endpoint) {
+        let Some(conference) = self.conferences.get(room) else { return };
+        let Some(session) = conference.media.participants.get(nick).and_then(|p| p.session.as_ref()) else { return };
+        let bridge = session.bridge.clone();
+        let request = ConferenceModify {
+            meeting_id: conference.media.colibri.meeting_id.clone(),
+            endpoints: vec![endpoint],
+            ..ConferenceModify::default()
+        };
+        self.send_media_iq(now, &bridge, "get", request.to_element(), MediaIqKind::Update { room: room.clone() });
+    }
+
+    /// The conference ends: every bridge session is expired (participants' sessions end with
+    /// the room).
+    pub(super) fn media_conference_ended(&mut self, now: Time, room: &BareJid, media: crate::core::media::ConferenceMedia) {
+        for bridge in media.colibri.by_bridge.keys() {
+            let request = ConferenceModify {
+                meeting_id: media.colibri.meeting_id.clone(),
+                expire: true,
+                ..ConferenceModify::default()
+            };
+            self.send_media_iq(now, bridge, "get", request.to_element(), MediaIqKind::Update { room: room.clone() });
+        }
+    }
+
+    /// After a reconnection: every session ends (session-terminate, bridge sessions expired);
+    /// participants are invited afresh when their presence comes back with our rejoin.
+    pub(super) fn media_reset(&mut self, now: Time, room: &BareJid, media: crate::core::media::ConferenceMedia) {
+        for (nick, participant) in &media.participants {
+            let Some(session) = &participant.session else { continue };
+            if matches!(session.state, SessionState::Allocating { .. }) {
+                continue;
+            }
+            let Ok(to) = format!("{room}/{nick}").parse::<FullJid>() else { continue };
+            let mut terminate = jingle::jingle(Action::SessionTerminate, &session.sid, Some(&self.focus_jid.to_string()));
+            terminate.append_child(jingle::reason("success", Some("moving")));
+            self.send_media_iq(now, &to, "set", terminate, MediaIqKind::Notify);
+        }
+        self.media_conference_ended(now, room, media);
+    }
+
+    /// Our presence in the room carries `<bridgeNotAvailable/>` while no bridge can be had.
+    pub(super) fn set_bridge_not_available(&mut self, room: &BareJid, unavailable: bool) {
+        let Some(conference) = self.conferences.get_mut(room) else { return };
+        if conference.media.bridge_not_available == unavailable {
+            return;
+        }
+        conference.media.bridge_not_available = unavailable;
+        let mut extensions = crate::xmpp::jitsi_presence::focus_extensions();
+        if unavailable {
+            extensions.push(elem("bridgeNotAvailable", ns::FOCUS));
+        }
+        let mut presence = elem("presence", ns::STREAM)
+            .with_attr("from", self.focus_jid.to_string())
+            .with_attr("to", super::occupant(room).to_string());
+        for extension in extensions {
+            presence.append_child(extension);
+        }
+        self.out.send(presence);
+    }
+}
+
+/// The Colibri2 `<sources>` of one endpoint: one `<media-source>` per source name.
+pub(super) fn media_sources(endpoint: &str, sources: &EndpointSources) -> Vec<MediaSource> {
+    let mut by_name: Vec<MediaSource> = Vec::new();
+    for source in &sources.sources {
+        let name = source.name.clone().unwrap_or_else(|| format!("{endpoint}-{}0", source.media.letter()));
+        let entry = match by_name.iter_mut().position(|m| m.id == name) {
+            Some(i) => &mut by_name[i],
+            None => {
+                by_name.push(MediaSource {
+                    media_type: source.media.as_str().to_owned(),
+                    id: name.clone(),
+                    sources: Vec::new(),
+                    groups: Vec::new(),
+                });
+                by_name.last_mut().expect("just pushed")
+            }
+        };
+        entry.sources.push(WireSource { ssrc: source.ssrc, name: Some(name), video_type: source.video_type.clone() });
+    }
+    for group in &sources.groups {
+        let owner = by_name.iter_mut().find(|m| m.sources.iter().any(|s| group.ssrcs.contains(&s.ssrc)));
+        if let Some(media_source) = owner {
+            media_source.groups.push((group.semantics.as_str().to_owned(), group.ssrcs.clone()));
+        }
+    }
+    by_name
+}
+
+/// A Jingle `sid`: 64 random bits in lower-case base 32, like Jicofo's.
+fn new_sid() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut bits: u64 = rand::random();
+    (0..13)
+        .map(|_| {
+            let c = ALPHABET[(bits & 31) as usize] as char;
+            bits >>= 5;
+            c
+        })
+        .collect()
+}
