@@ -13,3 +13,6 @@ pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 pub const PING: &str = "urn:xmpp:ping";
 pub const JITMEET: &str = "http://jitsi.org/jitmeet";
 pub const CAPS: &str = "http://jabber.org/protocol/caps";
+/// Bridge statistics in brewery presence (also colibri1 and web sockets; not colibri2).
+pub const COLIBRI: &str = "http://jitsi.org/protocol/colibri";
+pub const HEALTHCHECK: &str = "http://jitsi.org/protocol/healthcheck";
