@@ -4,6 +4,7 @@ pub mod config;
 pub mod core;
 pub mod runtime;
 pub mod xmpp {
+    pub mod brewery;
     pub mod build;
     pub mod colibri2;
     pub mod focus;

@@ -5,6 +5,7 @@
 //! says so, and carries out the [`Effect`]s it drains with [`Focus::poll_effect`].
 
 mod auth;
+pub mod bridges;
 pub mod colibri;
 mod conference;
 pub mod features;

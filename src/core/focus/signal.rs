@@ -125,9 +125,11 @@ impl Focus {
                         element.append_child(content);
                     }
                 }
-                SourcesPayload::Json(message) => element.append_child(message),
+                SourcesPayload::Json(message) => {
+                    element.append_child(message);
+                }
                 SourcesPayload::Jingle(_) => continue,
-            };
+            }
             self.send_media_iq(now, &to, "set", element, MediaIqKind::Notify);
         }
     }
