@@ -12,6 +12,8 @@ use tokio::task::JoinHandle;
 
 use crate::support::{xml, TestClient, DEFAULT_TIMEOUT, FOCUS_DOMAIN, MUC_DOMAIN};
 
+pub mod participant;
+
 pub const FOCUS_NS: &str = "http://jitsi.org/protocol/focus";
 
 /// A running focus; dropping it aborts it, `stop()` shuts it down gracefully.

@@ -63,7 +63,7 @@ impl Focus {
         };
         let media = self.media_mut(&room, &nick).expect("occupant_of checked it");
         let Some(session) = media.session.as_ref() else {
-            return error(DefinedCondition::Gone, "session ended");
+            return error(DefinedCondition::Gone { new_address: None }, "session ended");
         };
         if session.sid != jingle.sid {
             return error(DefinedCondition::BadRequest, format!("unknown session '{}'", jingle.sid));
