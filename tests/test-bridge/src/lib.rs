@@ -39,3 +39,6 @@ pub use error::BridgeError;
 pub use switches::{ColibriFailure, ColibriMode, HealthMode, Switches};
 pub use view::{BridgeView, ConferenceView, Counters, EndpointKey, EndpointView, TransportState};
 pub use xmpp::XmppError;
+
+/// The str0m the bridge runs, for tests that build their own client peer against it.
+pub use str0m;

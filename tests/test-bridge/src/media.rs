@@ -298,12 +298,10 @@ impl Endpoint {
                 }
                 self.dirty = true;
             }
-            Event::Connected => {
-                if !self.state.dtls_connected {
-                    self.state.dtls_connected = true;
-                    self.dirty = true;
-                    info!(endpoint = %key, "DTLS connected");
-                }
+            Event::Connected if !self.state.dtls_connected => {
+                self.state.dtls_connected = true;
+                self.dirty = true;
+                info!(endpoint = %key, "DTLS connected");
             }
             Event::ChannelOpen(_, label) => {
                 info!(endpoint = %key, %label, "data channel open");
