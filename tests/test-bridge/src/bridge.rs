@@ -397,14 +397,14 @@ impl BridgeTask {
     }
 
     async fn on_switches(&mut self) -> Step {
-        let new = self.switches.borrow_and_update().clone();
-        let was_in = self.last.in_brewery;
-        self.last = new;
-        match (was_in, self.last.in_brewery) {
+        self.last = self.switches.borrow_and_update().clone();
+        // Compared with what was done, not with the previous switches: after a kick or a
+        // refused join, `in_brewery = true` joins again.
+        match (self.joined, self.last.in_brewery) {
             (false, true) => self.join().await,
             (true, false) => self.leave().await,
-            _ if self.joined => self.send_presence().await,
-            _ => Ok(()),
+            (true, true) => self.send_presence().await,
+            (false, false) => Ok(()),
         }
     }
 

@@ -195,9 +195,12 @@ impl Endpoint {
             if c.protocol != "udp" {
                 continue;
             }
-            let Ok(ip) = c.ip.parse::<IpAddr>() else {
-                debug!(endpoint = %key, ip = %c.ip, "skipping a candidate without a literal address");
-                continue;
+            let ip = match c.ip.parse::<IpAddr>() {
+                Ok(ip) if !ip.is_unspecified() && !ip.is_multicast() && c.port != 0 => ip,
+                _ => {
+                    debug!(endpoint = %key, ip = %c.ip, port = c.port, "skipping an unusable candidate");
+                    continue;
+                }
             };
             let kind = match c.kind.as_str() {
                 "srflx" => CandidateKind::ServerReflexive,
