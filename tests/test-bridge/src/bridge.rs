@@ -307,11 +307,10 @@ impl BridgeTask {
         if let Err(why) = &outcome {
             warn!("bridge stopped: {why}");
         }
-        self.colibri.clear();
+        // Conferences and transports stay as they were (a JVB that loses XMPP keeps its media).
         self.view.send_modify(|v| {
             v.xmpp_connected = false;
             v.in_brewery = false;
-            v.conferences.clear();
             if let Err(why) = outcome {
                 v.failure = Some(why);
             }

@@ -13,7 +13,7 @@
 //! sources are kept, which is where forwarding will attach (`expect_stream_rx` for each
 //! source, `declare_stream_tx` towards the other endpoints, `MediaData` events written on).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -163,6 +163,10 @@ struct Endpoint {
     state: TransportState,
     /// `state` changed since it was last published.
     dirty: bool,
+    /// Got input (or a command) since it was last polled.
+    needs_poll: bool,
+    /// When str0m wants time to pass (`None` once the `Rtc` is closed).
+    next_at: Option<Instant>,
 }
 
 impl Endpoint {
@@ -177,6 +181,8 @@ impl Endpoint {
             sources: Vec::new(),
             state: TransportState { ice_state: "New".to_string(), ..TransportState::default() },
             dirty: true,
+            needs_poll: true,
+            next_at: None,
         }
     }
 
@@ -344,15 +350,18 @@ async fn run(
     view: watch::Sender<BridgeView>,
 ) {
     let mut endpoints: BTreeMap<EndpointKey, Endpoint> = BTreeMap::new();
+    // The endpoint that last accepted a datagram from an address: checked first.
+    let mut by_source: HashMap<SocketAddr, EndpointKey> = HashMap::new();
     let mut buf = vec![0u8; 2048];
     loop {
-        let mut next = Instant::now() + Duration::from_secs(1);
-        for (key, endpoint) in endpoints.iter_mut() {
-            if let Some(at) = endpoint.drive(key, &socket) {
-                next = next.min(at);
-            }
+        // Only endpoints that got input or whose timer fired are polled.
+        for (key, endpoint) in endpoints.iter_mut().filter(|(_, e)| e.needs_poll) {
+            endpoint.needs_poll = false;
+            endpoint.next_at = endpoint.drive(key, &socket);
         }
         publish(&mut endpoints, &view);
+        let idle = Instant::now() + Duration::from_secs(1);
+        let next = endpoints.values().filter_map(|e| e.next_at).min().map_or(idle, |at| at.min(idle));
 
         tokio::select! {
             command = commands.recv() => {
@@ -369,31 +378,51 @@ async fn run(
                         Instant::now(),
                         Receive { proto: Protocol::Udp, source, destination: local_addr, contents },
                     );
-                    match endpoints.iter_mut().find(|(_, e)| e.rtc.is_alive() && e.rtc.accepts(&input)) {
-                        Some((key, endpoint)) => {
-                            if let Err(e) = endpoint.rtc.handle_input(input) {
-                                endpoint.fail(key, format!("str0m input: {e}"));
-                            }
+                    let accepts = |e: &Endpoint| e.rtc.is_alive() && e.rtc.accepts(&input);
+                    let key = match by_source.get(&source).filter(|k| endpoints.get(*k).is_some_and(accepts)) {
+                        Some(key) => Some(key.clone()),
+                        None => endpoints.iter().find(|(_, e)| accepts(e)).map(|(k, _)| k.clone()),
+                    };
+                    let Some(key) = key else {
+                        debug!(%source, "datagram for no endpoint");
+                        continue;
+                    };
+                    if let Some(endpoint) = endpoints.get_mut(&key) {
+                        if let Err(e) = endpoint.rtc.handle_input(input) {
+                            endpoint.fail(&key, format!("str0m input: {e}"));
                         }
-                        None => debug!(%source, "datagram for no endpoint"),
+                        endpoint.needs_poll = true;
                     }
+                    by_source.insert(source, key);
                 }
                 // e.g. an ICMP port unreachable reported on the socket: not fatal.
                 Err(e) => debug!("udp receive: {e}"),
             },
             _ = tokio::time::sleep_until(next.into()) => {
                 let now = Instant::now();
-                for (key, endpoint) in endpoints.iter_mut().filter(|(_, e)| e.rtc.is_alive()) {
-                    if let Err(e) = endpoint.rtc.handle_input(Input::Timeout(now)) {
-                        endpoint.fail(key, format!("str0m timeout: {e}"));
+                for (key, endpoint) in endpoints.iter_mut() {
+                    if endpoint.rtc.is_alive() && endpoint.next_at.is_some_and(|at| at <= now) {
+                        if let Err(e) = endpoint.rtc.handle_input(Input::Timeout(now)) {
+                            endpoint.fail(key, format!("str0m timeout: {e}"));
+                        }
+                        endpoint.needs_poll = true;
                     }
                 }
             }
         }
+        by_source.retain(|_, key| endpoints.contains_key(key));
     }
 }
 
 fn apply(command: Command, endpoints: &mut BTreeMap<EndpointKey, Endpoint>, view: &watch::Sender<BridgeView>) {
+    let touched = match &command {
+        Command::Add { key, .. }
+        | Command::StartSctp(key)
+        | Command::SetMedia(key, _)
+        | Command::SetRemote(key, _)
+        | Command::SetSources(key, _)
+        | Command::Expire(key) => key.clone(),
+    };
     match command {
         Command::Add { key, rtc } => {
             debug!(endpoint = %key, "endpoint transport added");
@@ -431,5 +460,8 @@ fn apply(command: Command, endpoints: &mut BTreeMap<EndpointKey, Endpoint>, view
                 v.transports.remove(&key);
             });
         }
+    }
+    if let Some(e) = endpoints.get_mut(&touched) {
+        e.needs_poll = true;
     }
 }

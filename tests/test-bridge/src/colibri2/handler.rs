@@ -117,11 +117,6 @@ impl Colibri2Handler {
         }
     }
 
-    /// Drops every conference (the bridge is killed or stopped).
-    pub fn clear(&mut self) {
-        self.conferences.clear();
-    }
-
     /// `(conferences, endpoints)` for the brewery stats.
     pub fn load(&self) -> (usize, usize) {
         (self.conferences.len(), self.conferences.values().map(|c| c.endpoints.len()).sum())
