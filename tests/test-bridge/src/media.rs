@@ -3,8 +3,8 @@
 //! `Rtc::accepts`.
 //!
 //! Per endpoint, as JVB: a full ICE agent (controlling when Colibri2 asked for it), one host
-//! candidate (the socket's address), a fresh DTLS certificate whose sha-256 fingerprint is
-//! answered with `setup='actpass'`. When the client's transport arrives (ufrag, pwd,
+//! candidate (the socket's address), the bridge's DTLS certificate (one per bridge, as JVB's)
+//! whose sha-256 fingerprint is answered with `setup='actpass'`. When the client's transport arrives (ufrag, pwd,
 //! fingerprint, candidates) the bridge starts DTLS as server (the client answered
 //! `setup='active'`) and, if SCTP was asked for, SCTP as server. Clients' addresses are also
 //! learnt peer-reflexively from their checks, so their candidates are optional.
@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use str0m::config::Fingerprint;
+use str0m::config::{DtlsCert, Fingerprint};
 use str0m::media::{MediaKind, Mid};
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::{Candidate, CandidateKind, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig};
@@ -44,6 +44,7 @@ enum Command {
 pub struct MediaRuntime {
     commands: mpsc::UnboundedSender<Command>,
     local_addr: SocketAddr,
+    certificate: Option<DtlsCert>,
     task: JoinHandle<()>,
 }
 
@@ -55,7 +56,9 @@ impl MediaRuntime {
         let (commands, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(socket, local_addr, rx, view));
         info!(%local_addr, "media runtime listening");
-        Ok(MediaRuntime { commands, local_addr, task })
+        // `None` if the provider cannot generate one: each `Rtc` then makes its own.
+        let certificate = str0m::crypto::from_feature_flags().dtls_provider.generate_certificate();
+        Ok(MediaRuntime { commands, local_addr, certificate, task })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -64,7 +67,11 @@ impl MediaRuntime {
 
     /// The handle the Colibri2 handler creates and updates endpoints through.
     pub fn transports(&self) -> RtcTransports {
-        RtcTransports { commands: self.commands.clone(), local_addr: self.local_addr }
+        RtcTransports {
+            commands: self.commands.clone(),
+            local_addr: self.local_addr,
+            certificate: self.certificate.clone(),
+        }
     }
 
     /// Stops the runtime without waiting (the socket closes when the task is dropped).
@@ -85,6 +92,7 @@ impl MediaRuntime {
 pub struct RtcTransports {
     commands: mpsc::UnboundedSender<Command>,
     local_addr: SocketAddr,
+    certificate: Option<DtlsCert>,
 }
 
 impl RtcTransports {
@@ -101,8 +109,11 @@ fn hex_colons(bytes: &[u8]) -> String {
 
 impl EndpointTransports for RtcTransports {
     fn create(&mut self, key: &EndpointKey, ice_controlling: bool) -> Result<LocalTransport, String> {
-        let mut rtc =
-            RtcConfig::new().set_rtp_mode(true).set_local_ice_credentials(IceCreds::new()).build(Instant::now());
+        let mut config = RtcConfig::new().set_rtp_mode(true).set_local_ice_credentials(IceCreds::new());
+        if let Some(certificate) = &self.certificate {
+            config = config.set_dtls_cert(certificate.clone());
+        }
+        let mut rtc = config.build(Instant::now());
         rtc.direct_api().set_ice_controlling(ice_controlling);
         let candidate = Candidate::host(self.local_addr, "udp").map_err(|e| format!("host candidate: {e}"))?;
         let priority = candidate.prio();
