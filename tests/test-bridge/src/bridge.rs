@@ -375,15 +375,17 @@ impl BridgeTask {
 
     async fn join(&mut self) -> Step {
         info!(occupant = %self.occupant, "joining the brewery");
-        let presence = brewery::join_presence(&self.occupant, self.stats());
         self.joined = true;
-        self.send(presence).await?;
-        self.view.send_modify(|v| v.counters.presences_sent += 1);
-        Ok(())
+        self.send_stats(brewery::join_presence).await
     }
 
     async fn send_presence(&mut self) -> Step {
-        let presence = brewery::update_presence(&self.occupant, self.stats());
+        self.send_stats(brewery::update_presence).await
+    }
+
+    /// A presence with the current stats (a join or an update).
+    async fn send_stats(&mut self, presence: fn(&str, Element) -> Element) -> Step {
+        let presence = presence(&self.occupant, self.stats());
         self.send(presence).await?;
         self.view.send_modify(|v| v.counters.presences_sent += 1);
         Ok(())
