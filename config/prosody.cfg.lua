@@ -28,3 +28,16 @@ Component "conference.meet.example.com" "muc"
     -- the hundredth swaps rooms out and in, and a burst of new rooms saturates Prosody
     -- (README, Benchmarks). Jitsi's own deployments use 1000 to 10000.
     muc_room_cache_size = 10000
+
+-- Bridges: jitsi-videobridge logs in as jvb@auth.meet.example.com
+-- (prosodyctl register jvb auth.meet.example.com SECRET) and joins the brewery room
+-- jvbbrewery@internal.auth.meet.example.com, where the focus (bridges.brewery) finds it.
+VirtualHost "auth.meet.example.com"
+    authentication = "internal_hashed"
+
+Component "internal.auth.meet.example.com" "muc"
+    -- The focus joins the brewery (and may create it) like any room it runs.
+    admins = { "focus.meet.example.com" }
+    muc_room_locking = false
+    muc_room_default_public_jids = true
+    storage = "memory"

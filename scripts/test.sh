@@ -7,8 +7,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 "$root/scripts/install-deps.sh"
-cargo fmt --check
-cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets --no-fail-fast 2>&1 | tee target/test-output.txt
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace --all-targets --no-fail-fast 2>&1 | tee target/test-output.txt
 # Every fuzz target for 15 s from its seeds (fuzz/README.md); non-zero on any crash.
 bash scripts/fuzz.sh 15
