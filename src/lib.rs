@@ -6,7 +6,9 @@ pub mod runtime;
 pub mod xmpp {
     pub mod build;
     pub mod focus;
+    pub mod jingle_sources;
     pub mod jitsi_presence;
+    pub mod json_sources;
     pub mod muc;
     pub mod ns;
     pub mod stream;

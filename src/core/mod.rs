@@ -11,6 +11,7 @@ mod iq;
 #[cfg(test)]
 mod proptests;
 pub mod reservation;
+pub mod sources;
 #[cfg(test)]
 mod tests;
 mod timers;

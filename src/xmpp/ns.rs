@@ -13,3 +13,4 @@ pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 pub const PING: &str = "urn:xmpp:ping";
 pub const JITMEET: &str = "http://jitsi.org/jitmeet";
 pub const CAPS: &str = "http://jabber.org/protocol/caps";
+pub const SSMA: &str = "urn:xmpp:jingle:apps:rtp:ssma:0";
