@@ -352,6 +352,12 @@ pub struct LimitsConfig {
     pub max_sessions: usize,
     /// Stanzas queued for Prosody before the focus stops reading (back-pressure).
     pub outgoing_queue: usize,
+    /// SSRCs one participant may signal (Jicofo's `max-ssrcs-per-user`); beyond it a
+    /// source-add or session-accept is refused `bad-request`.
+    pub max_ssrcs_per_endpoint: usize,
+    /// SSRC groups (simulcast, RTX) one participant may signal (Jicofo's
+    /// `max-ssrc-groups-per-user`).
+    pub max_ssrc_groups_per_endpoint: usize,
 }
 
 impl Default for LimitsConfig {
@@ -367,6 +373,8 @@ impl Default for LimitsConfig {
             max_refusals_cached: 10_000,
             max_sessions: 100_000,
             outgoing_queue: 4096,
+            max_ssrcs_per_endpoint: 20,
+            max_ssrc_groups_per_endpoint: 20,
         }
     }
 }
@@ -765,6 +773,8 @@ impl Config {
             ("limits.outgoing_queue", l.outgoing_queue, 64, 1 << 20),
             ("bridges.max_participants_per_bridge", self.bridges.max_participants_per_bridge, 1, 100_000),
             ("bridges.max_bridges", self.bridges.max_bridges, 1, 10_000),
+            ("limits.max_ssrcs_per_endpoint", l.max_ssrcs_per_endpoint, 1, 256),
+            ("limits.max_ssrc_groups_per_endpoint", l.max_ssrc_groups_per_endpoint, 1, 256),
         ] {
             if value < low || value > high {
                 return Err(key_error(key, format!("must be between {low} and {high}")));
@@ -1118,6 +1128,10 @@ MEUCIQCpYTOM6J1U9ct9PXwj9KuVX2sUIeGa5m3RMhYa2m2HVwIgTsfbcRHLrsOl
             ("limits", "max_conferences = 0", "limits.max_conferences"),
             ("limits", "outgoing_queue = 1", "limits.outgoing_queue"),
             ("limits", "max_sessions = 0", "limits.max_sessions"),
+            ("limits", "max_ssrcs_per_endpoint = 0", "limits.max_ssrcs_per_endpoint"),
+            ("limits", "max_ssrcs_per_endpoint = 257", "limits.max_ssrcs_per_endpoint"),
+            ("limits", "max_ssrc_groups_per_endpoint = 0", "limits.max_ssrc_groups_per_endpoint"),
+            ("limits", "max_ssrc_groups_per_endpoint = 257", "limits.max_ssrc_groups_per_endpoint"),
         ] {
             let toml = match section {
                 "xmpp" => format!("{MINIMAL}{line}\n"),
@@ -1148,6 +1162,8 @@ MEUCIQCpYTOM6J1U9ct9PXwj9KuVX2sUIeGa5m3RMhYa2m2HVwIgTsfbcRHLrsOl
         assert_eq!(config.limits.max_refusals_cached, 10_000);
         assert_eq!(config.limits.max_sessions, 100_000);
         assert_eq!(config.limits.outgoing_queue, 4096);
+        assert_eq!(config.limits.max_ssrcs_per_endpoint, 20);
+        assert_eq!(config.limits.max_ssrc_groups_per_endpoint, 20);
         assert_eq!(config.reservation.max_concurrent_calls, 32);
         assert_eq!(config.reservation.max_body_size, 65_536);
         assert_eq!(config.reservation.max_message_length, 1024);

@@ -11,7 +11,9 @@ pub mod xmpp {
     pub mod jingle;
     pub mod jingle_ice;
     pub mod jingle_rtp;
+    pub mod jingle_sources;
     pub mod jitsi_presence;
+    pub mod json_sources;
     pub mod muc;
     pub mod ns;
     pub mod stream;

@@ -17,6 +17,7 @@ pub mod offer;
 #[cfg(test)]
 mod proptests;
 pub mod reservation;
+pub mod sources;
 #[cfg(test)]
 mod tests;
 mod timers;

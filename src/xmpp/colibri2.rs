@@ -208,7 +208,7 @@ impl MediaSource {
         let mut element =
             elem("media-source", ns::COLIBRI2).with_attr("type", &self.media_type).with_attr("id", &self.id);
         for source in &self.sources {
-            let mut s = elem("source", ns::JINGLE_SSMA).with_attr("ssrc", source.ssrc.to_string());
+            let mut s = elem("source", ns::SSMA).with_attr("ssrc", source.ssrc.to_string());
             if let Some(name) = &source.name {
                 s = s.with_attr("name", name);
             }
@@ -218,9 +218,9 @@ impl MediaSource {
             element.append_child(s);
         }
         for (semantics, ssrcs) in &self.groups {
-            let mut group = elem("ssrc-group", ns::JINGLE_SSMA).with_attr("semantics", semantics);
+            let mut group = elem("ssrc-group", ns::SSMA).with_attr("semantics", semantics);
             for ssrc in ssrcs {
-                group.append_child(elem("source", ns::JINGLE_SSMA).with_attr("ssrc", ssrc.to_string()));
+                group.append_child(elem("source", ns::SSMA).with_attr("ssrc", ssrc.to_string()));
             }
             element.append_child(group);
         }
@@ -240,13 +240,13 @@ impl MediaSource {
             groups: Vec::new(),
         };
         for child in element.children().take(MAX_MEDIA_SOURCES) {
-            if child.is("source", ns::JINGLE_SSMA) {
+            if child.is("source", ns::SSMA) {
                 source.sources.push(WireSource {
                     ssrc: ssrc(child)?,
                     name: bounded_attr(child, "name").map(str::to_owned),
                     video_type: bounded_attr(child, "videoType").map(str::to_owned),
                 });
-            } else if child.is("ssrc-group", ns::JINGLE_SSMA) {
+            } else if child.is("ssrc-group", ns::SSMA) {
                 let ssrcs = child.children().take(MAX_MEDIA_SOURCES).map(ssrc).collect::<Result<_, _>>()?;
                 source.groups.push((bounded_attr(child, "semantics").unwrap_or_default().to_owned(), ssrcs));
             }

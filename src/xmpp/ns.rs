@@ -23,9 +23,9 @@ pub const JINGLE_DTLS_SCTP: &str = "urn:xmpp:jingle:transports:dtls-sctp:1";
 pub const JINGLE_GROUPING: &str = "urn:xmpp:jingle:apps:grouping:0";
 pub const START_MUTED: &str = "http://jitsi.org/jitmeet/start-muted";
 pub const COLIBRI2: &str = "jitsi:colibri2";
-pub const JINGLE_SSMA: &str = "urn:xmpp:jingle:apps:rtp:ssma:0";
 pub const AUDIO_MUTE: &str = "http://jitsi.org/jitmeet/audio";
 pub const VIDEO_MUTE: &str = "http://jitsi.org/jitmeet/video";
 /// Bridge statistics in brewery presence (also colibri1 and web sockets; not colibri2).
 pub const COLIBRI: &str = "http://jitsi.org/protocol/colibri";
 pub const HEALTHCHECK: &str = "http://jitsi.org/protocol/healthcheck";
+pub const SSMA: &str = "urn:xmpp:jingle:apps:rtp:ssma:0";

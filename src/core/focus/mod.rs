@@ -108,7 +108,7 @@ impl Settings {
     }
 
     pub fn source_limits(&self) -> SourceLimits {
-        SourceLimits::from_config(&self.limits)
+        SourceLimits::from(&self.limits)
     }
 }
 
