@@ -8,9 +8,9 @@ mod support;
 use std::time::Duration;
 
 use anyhow::Result;
+use harness::error_condition as error_condition_of;
 use harness::participant::{self, Participant, FEATURES_2020, FEATURES_CURRENT};
 use jitsi_test_bridge::{ColibriFailure, ColibriMode, HealthMode, TestBridge, TestBridgeConfig};
-use harness::error_condition as error_condition_of;
 use support::{Prosody, ProsodyOptions, DEFAULT_TIMEOUT, DOMAIN, INTERNAL_MUC_DOMAIN};
 
 const BREWERY: &str = "jvbbrewery";
@@ -61,7 +61,11 @@ async fn participants_are_allocated_on_the_bridge_and_see_each_others_sources() 
     assert_eq!(got, [1111, 2221, 2222]);
     let xml = support::xml(&add);
     // Owner as the full occupant JID for old clients, and an msid the client did not send.
-    assert!(xml.contains("owner='media1@conference.meet.test/alice'") || xml.contains("owner=\"media1@conference.meet.test/alice\""), "{xml}");
+    assert!(
+        xml.contains("owner='media1@conference.meet.test/alice'")
+            || xml.contains("owner=\"media1@conference.meet.test/alice\""),
+        "{xml}"
+    );
     assert!(xml.contains("msid"), "{xml}");
 
     bob.accept(&bob_init, 3331, (4441, 4442)).await?;
@@ -71,7 +75,9 @@ async fn participants_are_allocated_on_the_bridge_and_see_each_others_sources() 
     // The bridge has both endpoints with their transports and sources.
     let view = jvb
         .wait_for(DEFAULT_TIMEOUT, "both endpoints with sources", |v| {
-            v.conferences.values().any(|c| c.endpoints.len() == 2 && c.endpoints.values().all(|e| !e.sources.is_empty()))
+            v.conferences
+                .values()
+                .any(|c| c.endpoints.len() == 2 && c.endpoints.values().all(|e| !e.sources.is_empty()))
         })
         .await?;
     assert_eq!(view.conferences.len(), 1);
@@ -125,9 +131,10 @@ async fn a_failed_health_check_moves_everyone_and_the_bridge_comes_back() -> Res
 
     // The first bridge recovers; the second one goes away: new conferences use the first again.
     first.set_health(HealthMode::Healthy);
-    first.wait_for(DEFAULT_TIMEOUT, "a passed health check", |v| v.counters.health_ok > 0).await?;
-    let passed = first.counters().health_ok;
-    first.wait_for(DEFAULT_TIMEOUT, "another passed check", |v| v.counters.health_ok > passed + 1).await?;
+    // Two checks answered healthy: the focus has read at least the first, and the failure is
+    // older than failure_reset (1 s).
+    let checks = first.counters().health_checks;
+    first.wait_for(DEFAULT_TIMEOUT, "two passed health checks", |v| v.counters.health_checks >= checks + 2).await?;
     second.stop().await;
     let (carol, dave) = two_participants(&prosody, "health2", FEATURES_CURRENT).await?;
     let init = carol.expect_jingle("session-initiate", DEFAULT_TIMEOUT).await?;
@@ -224,12 +231,14 @@ async fn every_jingle_request_is_answered_and_bad_ones_precisely() -> Result<()>
     let mute = |target: &str| -> minidom::Element {
         format!("<mute xmlns='http://jitsi.org/jitmeet/audio' jid='{target}'>true</mute>").parse().unwrap()
     };
-    let mut iq = minidom::Element::builder("iq", support::NS_CLIENT).append(mute(&format!("{}/alice", other.room))).build();
+    let mut iq =
+        minidom::Element::builder("iq", support::NS_CLIENT).append(mute(&format!("{}/alice", other.room))).build();
     support::set_attr(&mut iq, "type", "set");
     support::set_attr(&mut iq, "to", &other.focus_occupant());
     let (condition, _) = error_condition_of(&other.client.iq(iq).await?)?;
     assert_eq!(condition, "not-allowed");
-    let mut iq = minidom::Element::builder("iq", support::NS_CLIENT).append(mute(&format!("{}/bob", moderator.room))).build();
+    let mut iq =
+        minidom::Element::builder("iq", support::NS_CLIENT).append(mute(&format!("{}/bob", moderator.room))).build();
     support::set_attr(&mut iq, "type", "set");
     support::set_attr(&mut iq, "to", &moderator.focus_occupant());
     let reply = moderator.client.iq(iq).await?;

@@ -113,6 +113,10 @@ fn settings(reservation: Option<u32>, auth_mode: AuthMode, limits: Limits) -> Se
         delete_give_up: Duration::days(30),
         max_message_length: 40,
         limits,
+        brewery: None,
+        bridges: Default::default(),
+        codecs: Default::default(),
+        min_participants: 2,
     }
 }
 

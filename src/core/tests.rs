@@ -42,6 +42,10 @@ fn settings(reservation: bool) -> Settings {
         delete_give_up: Duration::hours(24),
         max_message_length: 1024,
         limits: Limits::default(),
+        brewery: None,
+        bridges: Default::default(),
+        codecs: Default::default(),
+        min_participants: 2,
     }
 }
 

@@ -86,7 +86,9 @@ impl Participant {
                 .build(),
         );
         for feature in features {
-            answer.append_child(Element::builder("feature", NS_DISCO_INFO).attr("var".try_into().unwrap(), *feature).build());
+            answer.append_child(
+                Element::builder("feature", NS_DISCO_INFO).attr("var".try_into().unwrap(), *feature).build(),
+            );
         }
         self.client.send(result_to(&query, Some(answer))).await
     }

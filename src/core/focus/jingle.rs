@@ -128,7 +128,12 @@ impl Focus {
         }
     }
 
-    fn add_sources(&mut self, room: &BareJid, nick: &str, incoming: EndpointSources) -> Result<EndpointSources, (DefinedCondition, String)> {
+    fn add_sources(
+        &mut self,
+        room: &BareJid,
+        nick: &str,
+        incoming: EndpointSources,
+    ) -> Result<EndpointSources, (DefinedCondition, String)> {
         let limits = self.settings.source_limits();
         let conference = self.conferences.get_mut(room).expect("checked by the caller");
         conference.media.sources.add(nick, incoming, &limits).map_err(source_error)
@@ -227,7 +232,10 @@ impl Focus {
         }
         if target_nick != actor && (!moderator || !mute) {
             // Only moderators mute others, and nobody unmutes anyone else.
-            return error(DefinedCondition::NotAllowed, "only moderators may mute others, and nobody may unmute others");
+            return error(
+                DefinedCondition::NotAllowed,
+                "only moderators may mute others, and nobody may unmute others",
+            );
         }
         let Some(media) = self.media_mut(&room, &target_nick) else {
             return error(DefinedCondition::ItemNotFound, "no such participant");
@@ -239,7 +247,12 @@ impl Focus {
         }
         let force = ForceMute { audio: media.force_mute_audio, video: media.force_mute_video };
         info!(room = %room, actor = %actor, target = %target_nick, video, mute, "mute");
-        self.update_endpoint(now, &room, &target_nick, Endpoint { force_mute: Some(force), ..Endpoint::new(&target_nick) });
+        self.update_endpoint(
+            now,
+            &room,
+            &target_nick,
+            Endpoint { force_mute: Some(force), ..Endpoint::new(&target_nick) },
+        );
         if target_nick != actor {
             let namespace = if video { ns::VIDEO_MUTE } else { ns::AUDIO_MUTE };
             let name = if video { "mute-video" } else { "mute" };

@@ -13,9 +13,7 @@ use super::{Focus, TimerKey};
 use crate::core::bridges::{AllocationFailure, HealthCheckId, SelectionRequest};
 use crate::core::colibri::{self, BridgeVerdict, Recovery};
 use crate::core::features::Features;
-use crate::core::jingle_session::{
-    self, Allocation, InitiateParts, JingleSession, ParticipantMedia, SessionState,
-};
+use crate::core::jingle_session::{self, Allocation, InitiateParts, JingleSession, ParticipantMedia, SessionState};
 use crate::core::sources::EndpointSources;
 use crate::core::Time;
 use crate::xmpp::build::{elem, ElementExt};
@@ -33,13 +31,26 @@ pub(super) const REPLY_TIMEOUT_SECONDS: i64 = 15;
 /// What one of our media IQs was for.
 #[derive(Debug, Clone)]
 pub(super) enum MediaIqKind {
-    Disco { room: BareJid, nick: String },
+    Disco {
+        room: BareJid,
+        nick: String,
+    },
     /// A Colibri2 endpoint create for `nick`'s session `sid`.
-    Allocate { room: BareJid, nick: String, sid: String },
+    Allocate {
+        room: BareJid,
+        nick: String,
+        sid: String,
+    },
     /// A Colibri2 update or expire; only its errors matter.
-    Update { room: BareJid },
+    Update {
+        room: BareJid,
+    },
     /// session-initiate of `nick`'s session `sid`.
-    Initiate { room: BareJid, nick: String, sid: String },
+    Initiate {
+        room: BareJid,
+        nick: String,
+        sid: String,
+    },
     /// Source signalling, terminations, forwarded mutes: answers are not needed.
     Notify,
     HealthCheck(HealthCheckId),
@@ -102,7 +113,13 @@ impl Focus {
     }
 
     /// `answer` is `None` on timeout; `error` is set for an error answer.
-    fn on_media_answer(&mut self, now: Time, pending: &MediaIq, answer: Option<&Element>, error: Option<Colibri2Error>) {
+    fn on_media_answer(
+        &mut self,
+        now: Time,
+        pending: &MediaIq,
+        answer: Option<&Element>,
+        error: Option<Colibri2Error>,
+    ) {
         match &pending.kind {
             MediaIqKind::Disco { room, nick } => {
                 let features = answer
@@ -185,10 +202,10 @@ impl Focus {
         let caps = self.participant_caps(room, nick);
         let cached = caps.as_ref().and_then(|c| self.features.get(c));
         let Some(conference) = self.conferences.get_mut(room) else { return };
-        conference.media.participants.insert(
-            nick.to_owned(),
-            ParticipantMedia { features: cached, ..ParticipantMedia::default() },
-        );
+        conference
+            .media
+            .participants
+            .insert(nick.to_owned(), ParticipantMedia { features: cached, ..ParticipantMedia::default() });
         if cached.is_none() {
             let Ok(to) = format!("{room}/{nick}").parse::<FullJid>() else { return };
             let query = elem("query", ns::DISCO_INFO);
@@ -445,16 +462,17 @@ impl Focus {
         if let Some(conference) = self.conferences.get_mut(room) {
             conference.media.receivers.remove(nick);
         }
-        let bridge_known = self
-            .conferences
-            .get(room)
-            .is_some_and(|c| c.media.colibri.by_bridge.get(&session.bridge).is_some_and(|s| s.endpoints.contains(nick)));
+        let bridge_known = self.conferences.get(room).is_some_and(|c| {
+            c.media.colibri.by_bridge.get(&session.bridge).is_some_and(|s| s.endpoints.contains(nick))
+        });
         if bridge_known {
             self.expire_endpoint(now, room, &session.bridge, nick);
         }
-        if let (Some((condition, text)), false) = (terminate, matches!(session.state, SessionState::Allocating { .. })) {
+        if let (Some((condition, text)), false) = (terminate, matches!(session.state, SessionState::Allocating { .. }))
+        {
             let Ok(to) = format!("{room}/{nick}").parse::<FullJid>() else { return };
-            let mut terminate = jingle::jingle(Action::SessionTerminate, &session.sid, Some(&self.focus_jid.to_string()));
+            let mut terminate =
+                jingle::jingle(Action::SessionTerminate, &session.sid, Some(&self.focus_jid.to_string()));
             terminate.append_child(jingle::reason(condition, Some(text)));
             self.send_media_iq(now, &to, "set", terminate, MediaIqKind::Notify);
         }
@@ -492,7 +510,12 @@ impl Focus {
 
     /// The conference ends: every bridge session is expired (participants' sessions end with
     /// the room).
-    pub(super) fn media_conference_ended(&mut self, now: Time, room: &BareJid, media: crate::core::media::ConferenceMedia) {
+    pub(super) fn media_conference_ended(
+        &mut self,
+        now: Time,
+        room: &BareJid,
+        media: crate::core::media::ConferenceMedia,
+    ) {
         for bridge in media.colibri.by_bridge.keys() {
             let request = ConferenceModify {
                 meeting_id: media.colibri.meeting_id.clone(),
@@ -512,7 +535,8 @@ impl Focus {
                 continue;
             }
             let Ok(to) = format!("{room}/{nick}").parse::<FullJid>() else { continue };
-            let mut terminate = jingle::jingle(Action::SessionTerminate, &session.sid, Some(&self.focus_jid.to_string()));
+            let mut terminate =
+                jingle::jingle(Action::SessionTerminate, &session.sid, Some(&self.focus_jid.to_string()));
             terminate.append_child(jingle::reason("success", Some("moving")));
             self.send_media_iq(now, &to, "set", terminate, MediaIqKind::Notify);
         }

@@ -20,11 +20,11 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use super::auth::{Identity, Sessions};
 use super::bridges::{BridgeSettings, Bridges};
-use super::features::FeatureCache;
-use super::sources::SourceLimits;
 use super::conference::{Conference, Phase, Waiter};
+use super::features::FeatureCache;
 use super::iq::IqEnvelope;
 use super::reservation::{HttpCall, Method, Refusal};
+use super::sources::SourceLimits;
 use super::timers::Timers;
 use super::{Effect, Footprint, Input, Time};
 use crate::config::{AuthMode, CodecsConfig, Config, LimitsConfig as Limits};

@@ -37,7 +37,8 @@ fn feedback_sources(feedback: &[MediaSource]) -> EndpointSources {
     for media_source in feedback {
         let Some(media) = MediaType::parse(&media_source.media_type) else { continue };
         for source in &media_source.sources {
-            let mut s = Source::new(source.ssrc, media).with_msid(format!("mixedmslabel mixedlabel{}0", media.as_str()));
+            let mut s =
+                Source::new(source.ssrc, media).with_msid(format!("mixedmslabel mixedlabel{}0", media.as_str()));
             if let Some(name) = &source.name {
                 s = s.with_name(name.clone());
             }
@@ -55,7 +56,11 @@ impl Focus {
 
     /// The sources for `nick`'s session-initiate: everyone else's, plus its bridge's feedback
     /// sources; from here on its receiver state tracks what it knows.
-    pub(super) fn initial_sources(&mut self, room: &BareJid, nick: &str) -> (Vec<Element>, Vec<Element>, Option<Element>) {
+    pub(super) fn initial_sources(
+        &mut self,
+        room: &BareJid,
+        nick: &str,
+    ) -> (Vec<Element>, Vec<Element>, Option<Element>) {
         let Some(form) = self.form_of(room, nick) else { return Default::default() };
         let Some(conference) = self.conferences.get_mut(room) else { return Default::default() };
         let media = &mut conference.media;
@@ -64,8 +69,7 @@ impl Focus {
             .and_then(|b| media.colibri.by_bridge.get(&b))
             .map(|s| feedback_sources(&s.feedback))
             .unwrap_or_default();
-        let mut all: Vec<(&str, &EndpointSources)> =
-            media.sources.iter().filter(|(owner, _)| *owner != nick).collect();
+        let mut all: Vec<(&str, &EndpointSources)> = media.sources.iter().filter(|(owner, _)| *owner != nick).collect();
         all.push((BRIDGE_OWNER, &feedback));
         let mut receiver = ReceiverSources::new(form.filter);
         let known = receiver.reset(all);
