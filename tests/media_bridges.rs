@@ -54,23 +54,22 @@ async fn participants_are_allocated_on_the_bridge_and_see_each_others_sources() 
         assert!(participant::ssrcs(init).is_empty(), "no sources yet: {}", support::xml(init));
     }
 
+    // Sources reach a participant once its own session is accepted (queued until then, as
+    // Jicofo does): Alice's go to Bob right after his accept, Bob's to Alice at once.
     alice.accept(&alice_init, 1111, (2221, 2222)).await?;
+    bob.accept(&bob_init, 3331, (4441, 4442)).await?;
     let add = bob.expect_jingle("source-add", DEFAULT_TIMEOUT).await?;
     let mut got = participant::ssrcs(&add);
     got.sort();
     assert_eq!(got, [1111, 2221, 2222]);
     let xml = support::xml(&add);
     // Owner as the full occupant JID for old clients, and an msid the client did not send.
-    assert!(
-        xml.contains("owner='media1@conference.meet.test/alice'")
-            || xml.contains("owner=\"media1@conference.meet.test/alice\""),
-        "{xml}"
-    );
+    assert!(xml.contains("media1@conference.meet.test/alice"), "{xml}");
     assert!(xml.contains("msid"), "{xml}");
-
-    bob.accept(&bob_init, 3331, (4441, 4442)).await?;
     let add = alice.expect_jingle("source-add", DEFAULT_TIMEOUT).await?;
-    assert_eq!(participant::ssrcs(&add).len(), 3);
+    let mut got = participant::ssrcs(&add);
+    got.sort();
+    assert_eq!(got, [3331, 4441, 4442]);
 
     // The bridge has both endpoints with their transports and sources.
     let view = jvb
