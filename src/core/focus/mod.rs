@@ -302,6 +302,12 @@ impl Focus {
         }
     }
 
+    /// A conference's state, for tests.
+    #[cfg(test)]
+    pub(crate) fn conferences_for_tests(&self, room: &str) -> &Conference {
+        &self.conferences[&room.parse::<BareJid>().expect("a room JID")]
+    }
+
     /// True while HTTP calls are outstanding or DELETEs wait for a retry.
     pub fn has_pending_http(&self) -> bool {
         !self.http.is_empty() || !self.deletes.is_empty()

@@ -9,6 +9,8 @@ use super::reservation::{HttpCall, HttpOutcome, Method};
 use super::*;
 use crate::xmpp::focus::{parse_reservation_error, ConferenceResponse};
 
+mod media;
+
 const ROOM: &str = "room1@conference.meet.test";
 const CLIENT: &str = "abc@meet.test/res1";
 
