@@ -61,9 +61,16 @@ pub enum Variant {
     XmppAuth,
     /// No reservation API, sign-in with tokens (JWT) on `auth.meet.test`.
     JwtNoReservations,
+    /// No reservation API, bridges in the brewery `jvbbrewery@internal.meet.test`: media.
+    Media,
 }
 
-pub const VARIANTS: [Variant; 3] = [Variant::Reservations, Variant::XmppAuth, Variant::JwtNoReservations];
+pub const VARIANTS: [Variant; 4] =
+    [Variant::Reservations, Variant::XmppAuth, Variant::JwtNoReservations, Variant::Media];
+
+/// The brewery of [`Variant::Media`] and the bridge the media driver puts in it.
+pub const BREWERY: &str = "jvbbrewery@internal.meet.test";
+pub const BRIDGE: &str = "jvbbrewery@internal.meet.test/jvb-1";
 
 /// The configuration an input runs against, by its length: every input runs once (running
 /// each against all configurations would divide the executions per second), each
@@ -92,6 +99,7 @@ fn toml_for(variant: Variant) -> String {
             "[reservation]\nenabled = true\nbase_url = \"http://127.0.0.1:1\"\nretries = 1\n[auth]\nmode = \"xmpp\"\ndomain = \"auth.meet.test\"\n"
         }
         Variant::JwtNoReservations => "[auth]\nmode = \"jwt\"\ndomain = \"auth.meet.test\"\nsession_lifetime = \"1h\"\n",
+        Variant::Media => "[bridges]\nbrewery = \"jvbbrewery@internal.meet.test\"\n",
     };
     format!("{BASE_TOML}{extra}")
 }
@@ -115,6 +123,8 @@ pub struct Driver {
     pub now: Time,
     pub sent: Vec<Element>,
     pub calls: Vec<HttpCall>,
+    /// `(nick, sid, bridge-session id)` of each session-initiate the media driver saw.
+    pub sessions: Vec<(String, String, String)>,
 }
 
 /// More deadlines than this within one `advance` means the core asks to be woken again and
@@ -124,8 +134,19 @@ const MAX_TIMEOUTS_PER_ADVANCE: usize = 10_000;
 impl Driver {
     /// A fresh focus, connected.
     pub fn new(variant: Variant) -> Driver {
-        let mut driver = Driver { focus: Focus::new(settings(variant)), now: start(), sent: vec![], calls: vec![] };
+        let mut driver = Driver {
+            focus: Focus::with_seed(settings(variant), 1),
+            now: start(),
+            sent: vec![],
+            calls: vec![],
+            sessions: vec![],
+        };
         driver.input(Input::Connected);
+        if variant == Variant::Media {
+            // The brewery takes our join.
+            driver.xml(&format!("<presence xmlns='jabber:component:accept' from='{BREWERY}/focus.meet.test' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='focus.meet.test/focus' affiliation='owner' role='moderator'/><status code='110'/></x></presence>"));
+            driver.sent.clear();
+        }
         driver
     }
 
@@ -264,6 +285,88 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// Answers as participants and the bridge would: disco#info with a current client's
+    /// features, endpoint creates with a transport, everything else from us with a result.
+    pub fn media_answer(&mut self) {
+        for stanza in std::mem::take(&mut self.sent) {
+            if stanza.name() != "iq" || !matches!(stanza.attr("type"), Some("get" | "set")) {
+                continue;
+            }
+            let (Some(id), Some(to)) = (stanza.attr("id"), stanza.attr("to")) else { continue };
+            if let Some(jingle) = stanza.get_child("jingle", "urn:xmpp:jingle:1") {
+                if jingle.attr("action") == Some("session-initiate") {
+                    let nick = to.rsplit('/').next().unwrap_or_default().to_owned();
+                    let sid = jingle.attr("sid").unwrap_or_default().to_owned();
+                    let bridge_session = jingle
+                        .get_child("bridge-session", "http://jitsi.org/protocol/focus")
+                        .and_then(|b| b.attr("id"))
+                        .unwrap_or_default()
+                        .to_owned();
+                    self.sessions.push((nick, sid, bridge_session));
+                }
+            }
+            let (id, to) = (escape(id), escape(to));
+            let payload = if stanza.get_child("query", "http://jabber.org/protocol/disco#info").is_some() {
+                "<query xmlns='http://jabber.org/protocol/disco#info'><feature var='urn:xmpp:jingle:apps:rtp:audio'/><feature var='urn:xmpp:jingle:apps:rtp:video'/><feature var='urn:xmpp:jingle:transports:dtls-sctp:1'/><feature var='http://jitsi.org/source-name'/><feature var='http://jitsi.org/json-encoded-sources'/><feature var='http://jitsi.org/tcc'/><feature var='urn:ietf:rfc:4588'/></query>".to_owned()
+            } else if let Some(modify) = stanza.get_child("conference-modify", "jitsi:colibri2") {
+                let created: String = modify
+                    .children()
+                    .filter(|e| e.attr("create") == Some("true"))
+                    .filter_map(|e| e.attr("id"))
+                    .map(|ep| format!("<endpoint id='{}'><transport><transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='u' pwd='p'><candidate component='1' foundation='1' generation='0' ip='127.0.0.1' port='10000' priority='1' protocol='udp' type='host'/><fingerprint xmlns='urn:xmpp:jingle:apps:dtls:0' hash='sha-256' setup='actpass'>AA</fingerprint></transport><sctp port='5000'/></transport></endpoint>", escape(ep)))
+                    .collect();
+                format!("<conference-modified xmlns='jitsi:colibri2'>{created}<sources><media-source type='audio' id='jvb-a0'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='411312308' name='jvb-a0'/></media-source></sources></conference-modified>")
+            } else {
+                String::new()
+            };
+            self.xml(&format!("<iq xmlns='jabber:component:accept' type='result' id='{id}' from='{to}' to='focus.meet.test/focus'>{payload}</iq>"));
+        }
+    }
+
+    /// Drives [`ROOM`] with media: a bridge in the brewery, participants `p1` and `p2` with
+    /// sessions initiated on it (not accepted yet).
+    /// The input with `SID1`/`SID2` and `BS1`/`BS2` replaced by p1's and p2's Jingle sid and
+    /// bridge-session id, so that seeds reach past the sid check.
+    pub fn substitute(&self, data: &[u8]) -> Vec<u8> {
+        let mut text = String::from_utf8_lossy(data).into_owned();
+        for (nick, sid, bridge_session) in &self.sessions {
+            let n = nick.trim_start_matches('p');
+            text = text.replace(&format!("SID{n}"), sid).replace(&format!("BS{n}"), bridge_session);
+        }
+        text.into_bytes()
+    }
+
+    pub fn media_live() -> Driver {
+        let mut d = Driver::new(Variant::Media);
+        d.xml(&format!("<presence xmlns='jabber:component:accept' from='{BRIDGE}' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/></x><stats xmlns='http://jitsi.org/protocol/colibri'><stat name='stress_level' value='0.1'/><stat name='drain' value='false'/></stats></presence>"));
+        d.xml(&format!("<iq xmlns='jabber:component:accept' type='set' id='q1' from='alice@meet.test/web' to='focus.meet.test'><conference xmlns='http://jitsi.org/protocol/focus' room='{ROOM}' machine-uid='m1'/></iq>"));
+        d.settle();
+        for nick in ["p1", "p2"] {
+            d.xml(&format!("<presence xmlns='jabber:component:accept' from='{ROOM}/{nick}' to='focus.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'><item jid='{nick}@meet.test/web' affiliation='none' role='participant'/></x></presence>"));
+        }
+        for _ in 0..4 {
+            d.rooms_accept_and_media();
+        }
+        d.sent.clear();
+        d
+    }
+
+    /// Room answers and media answers, once each; what they provoke stays in `sent`.
+    pub fn rooms_accept_and_media(&mut self) {
+        let (room, media): (Vec<Element>, Vec<Element>) = std::mem::take(&mut self.sent).into_iter().partition(|s| {
+            let to = s.attr("to").unwrap_or_default();
+            to.ends_with("@conference.meet.test") || to.ends_with("@conference.meet.test/focus")
+        });
+        self.sent = room;
+        self.rooms_accept();
+        let produced = std::mem::take(&mut self.sent);
+        self.sent = media;
+        self.media_answer();
+        self.sent.extend(produced);
+    }
+}
+
 /// A granted reservation for `name`, starting now, for an hour.
 pub fn granted(name: &str, id: u64) -> String {
     format!(
@@ -289,6 +392,35 @@ mod tests {
         let deep = format!("<iq type='get' id='1'>{}{}</iq>", "<a>".repeat(10_000), "</a>".repeat(10_000));
         assert!(element(deep.as_bytes()).is_none(), "over the depth limit: never built");
         assert!(element(b"<iq type='get' id='1'>").is_none(), "incomplete");
+    }
+
+    #[test]
+    fn the_media_driver_initiates_sessions() {
+        let mut d = Driver::media_live();
+        assert_eq!(d.focus.footprint().jingle_sessions, 2);
+        assert_eq!(d.sessions.len(), 2, "{:?}", d.sessions);
+        assert_eq!(d.substitute(b"SID1"), d.sessions.iter().find(|s| s.0 == "p1").unwrap().1.as_bytes());
+        d.advance(3600);
+    }
+
+    /// The media seeds get past the sid check: each is answered with a result.
+    #[test]
+    fn media_seeds_reach_the_sessions() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/seeds/media");
+        for name in ["session-accept-2020.xml", "session-accept-current.xml", "terminate-restart.xml", "ice-failed.xml"]
+        {
+            let mut d = Driver::media_live();
+            let data = std::fs::read(format!("{dir}/{name}")).unwrap();
+            let stanza = element(&d.substitute(&data)).unwrap_or_else(|| panic!("{name} reads"));
+            let id = stanza.attr("id").unwrap().to_owned();
+            d.stanza(stanza);
+            let reply = d
+                .sent
+                .iter()
+                .find(|s| s.attr("id") == Some(id.as_str()))
+                .unwrap_or_else(|| panic!("{name} unanswered"));
+            assert_eq!(reply.attr("type"), Some("result"), "{name}: {}", String::from(reply));
+        }
     }
 
     #[test]

@@ -407,7 +407,7 @@ impl Sim {
         let mut sim = Sim {
             auth: settings.auth_mode,
             limits: settings.limits.clone(),
-            focus: Focus::new(settings),
+            focus: Focus::with_seed(settings, 7),
             now: start(),
             connected: true,
             serial: 0,

@@ -275,7 +275,8 @@ impl Focus {
         self.bridges.endpoint_added(now, &bridge);
         let conference = self.conferences.get_mut(room).expect("looked up above");
         let meeting_id = conference.media.colibri.meeting_id.clone();
-        let (session, create) = conference.media.colibri.open(&bridge, || uuid::Uuid::new_v4().to_string());
+        let rng = &mut self.rng;
+        let (session, create) = conference.media.colibri.open(&bridge, || super::new_uuid(rng));
         session.endpoints.insert(nick.to_owned());
         let bridge_session_id = session.id.clone();
         let mut media = Vec::new();
@@ -300,7 +301,7 @@ impl Focus {
             expire: false,
             endpoints: vec![endpoint],
         };
-        let sid = new_sid();
+        let sid = new_sid(&mut self.rng);
         let kind = MediaIqKind::Allocate { room: room.clone(), nick: nick.to_owned(), sid: sid.clone() };
         let iq = self.send_media_iq(now, &bridge, "get", request.to_element(), kind);
         info!(room = %room, nick, bridge = %bridge, sid, "allocating on a bridge");
@@ -406,7 +407,7 @@ impl Focus {
                 }
                 if let Some(conference) = self.conferences.get_mut(room) {
                     if fresh_meeting_id {
-                        conference.media.colibri.meeting_id = uuid::Uuid::new_v4().to_string();
+                        conference.media.colibri.meeting_id = super::new_uuid(&mut self.rng);
                     }
                 }
                 self.drop_bridge_session(now, room, bridge);
@@ -593,9 +594,9 @@ pub(super) fn media_sources(endpoint: &str, sources: &EndpointSources) -> Vec<Me
 }
 
 /// A Jingle `sid`: 64 random bits in lower-case base 32, like Jicofo's.
-fn new_sid() -> String {
+fn new_sid(rng: &mut rand::rngs::StdRng) -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut bits: u64 = rand::random();
+    let mut bits: u64 = rand::Rng::gen(rng);
     (0..13)
         .map(|_| {
             let c = ALPHABET[(bits & 31) as usize] as char;

@@ -232,10 +232,18 @@ pub struct Focus {
     features: FeatureCache,
     /// Our IQs to bridges and participants, by id.
     media_iqs: HashMap<String, media::MediaIq>,
+    /// Jingle sids, bridge-session and meeting ids. Seeded from the OS in production and fixed
+    /// in tests and fuzzing ([`Focus::with_seed`]), so that every run reproduces.
+    rng: rand::rngs::StdRng,
 }
 
 impl Focus {
     pub fn new(settings: Settings) -> Focus {
+        Focus::with_seed(settings, rand::random())
+    }
+
+    /// A focus whose ids come from `seed`: the same inputs give the same outputs.
+    pub fn with_seed(settings: Settings, seed: u64) -> Focus {
         let focus_jid =
             format!("{}/{FOCUS_NICK}", settings.component).parse().expect("a domain plus a resource is a full JID");
         let sessions = Sessions::new(
@@ -264,6 +272,7 @@ impl Focus {
             brewery_joined: false,
             features: FeatureCache::new(FEATURE_CACHE_ENTRIES),
             media_iqs: HashMap::new(),
+            rng: rand::SeedableRng::seed_from_u64(seed),
         }
     }
 
@@ -754,7 +763,7 @@ impl Focus {
             Phase::Configuring { deadline } if deadline <= now => {
                 warn!(room = %room, "no answer to the room configuration request; going live without it");
                 if conference.meeting_id.is_none() {
-                    conference.meeting_id = Some(uuid::Uuid::new_v4().to_string());
+                    conference.meeting_id = Some(new_uuid(&mut self.rng));
                 }
                 self.go_live(now, room);
                 // Its reservation may have ended meanwhile: the live checks below run now,
@@ -775,6 +784,11 @@ impl Focus {
             _ => {}
         }
     }
+}
+
+/// A random (v4) UUID from `rng`.
+fn new_uuid(rng: &mut rand::rngs::StdRng) -> String {
+    uuid::Builder::from_random_bytes(rand::Rng::gen(rng)).into_uuid().to_string()
 }
 
 /// Our join presence for `room`, with the focus's presence extensions.

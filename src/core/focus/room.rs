@@ -64,7 +64,8 @@ impl Focus {
                 }
                 let conference = self.conferences.get_mut(&room).expect("checked above");
                 if conference.meeting_id.is_none() {
-                    conference.meeting_id = Some(config.meeting_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string()));
+                    let rng = &mut self.rng;
+                    conference.meeting_id = Some(config.meeting_id.unwrap_or_else(|| super::new_uuid(rng)));
                 }
                 self.go_live(now, &room);
             }

@@ -61,7 +61,8 @@ impl Harness {
     }
 
     fn with(settings: Settings) -> Harness {
-        let mut h = Harness { focus: Focus::new(settings), now: start(), sent: vec![], calls: vec![], outbox: vec![] };
+        let mut h =
+            Harness { focus: Focus::with_seed(settings, 7), now: start(), sent: vec![], calls: vec![], outbox: vec![] };
         h.input(Input::Connected);
         h
     }
