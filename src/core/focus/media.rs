@@ -348,7 +348,7 @@ impl Focus {
             region: self.bridges.get(bridge).and_then(|b| b.region().map(str::to_owned)),
         };
         let (audio_sources, video_sources, json_sources) = self.initial_sources(room, nick);
-        let start_muted = self.start_muted(room);
+        let start_muted = self.start_muted(room, nick);
         let parts = InitiateParts {
             sid: sid.to_owned(),
             initiator: self.focus_jid.to_string(),
@@ -368,13 +368,14 @@ impl Focus {
         info!(room = %room, nick, sid, "session-initiate sent");
     }
 
-    /// Start-muted for a new session (§7.4): muted when the room already has more participants
-    /// than the moderator's start-muted limit.
-    fn start_muted(&self, room: &BareJid) -> Option<(bool, bool)> {
-        let media = &self.conferences.get(room)?.media;
-        let count = media.participants.len();
-        let audio = media.start_audio_muted.is_some_and(|limit| count > limit);
-        let video = media.start_video_muted.is_some_and(|limit| count > limit);
+    /// Start-muted for a new session (§7.4): the participants after the first N (by join
+    /// order among those present) start muted when the conference asked for it.
+    fn start_muted(&self, room: &BareJid, nick: &str) -> Option<(bool, bool)> {
+        let conference = self.conferences.get(room)?;
+        let seq = conference.participants.get(nick)?.seq;
+        let position = 1 + conference.participants.values().filter(|p| p.seq < seq).count();
+        let audio = conference.media.start_audio_muted.is_some_and(|limit| position > limit);
+        let video = conference.media.start_video_muted.is_some_and(|limit| position > limit);
         (audio || video).then_some((audio, video))
     }
 

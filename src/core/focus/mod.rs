@@ -662,6 +662,13 @@ impl Focus {
             None => Phase::Joining { sent_at: None },
         };
         let mut conference = Conference::new(room.clone(), Some(owner), phase, now);
+        // Start muted (§7.4): participants beyond the Nth join muted. Read from the request that
+        // creates the conference, as Jicofo reads its conference properties.
+        let start_muted = |name: &str| {
+            request.properties.iter().find(|p| p.name == name).and_then(|p| p.value.trim().parse::<usize>().ok())
+        };
+        conference.media.start_audio_muted = start_muted("startAudioMuted");
+        conference.media.start_video_muted = start_muted("startVideoMuted");
         conference.waiters.push(Waiter { envelope, deadline, identity });
         debug!(room = %room, "new conference requested");
         self.conferences.insert(room.clone(), conference);

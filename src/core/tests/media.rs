@@ -303,3 +303,32 @@ fn a_conference_that_ends_expires_its_bridge_session_and_holds_nothing() {
     // What remains are health checks: at most one outstanding per bridge.
     assert!(footprint.media_iqs <= footprint.bridges, "{footprint:?}");
 }
+
+#[test]
+fn start_muted_from_the_request_mutes_participants_beyond_the_limit() {
+    let mut h = Harness::with(media_settings());
+    h.stanza(&format!("<iq xmlns='jabber:component:accept' type='set' id='q1' from='{CLIENT}' to='focus.meet.test'><conference xmlns='http://jitsi.org/protocol/focus' room='{ROOM}' machine-uid='m1'><property name='startAudioMuted' value='1'/><property name='startVideoMuted' value='x'/></conference></iq>"));
+    h.room_accepts_join(ROOM);
+    h.bridge("jvb-1", "");
+    h.media_participant("alice");
+    h.media_participant("bob");
+    for request in creates(&h.take_sent()) {
+        h.allocate(&request, 10000);
+    }
+    let sent = h.take_sent();
+    let initiates = jingles(&sent, "session-initiate");
+    assert_eq!(initiates.len(), 2);
+    let muted = |nick: &str| {
+        let initiate = initiates.iter().find(|i| i.attr("to") == Some(&*format!("{ROOM}/{nick}"))).unwrap();
+        let jingle = initiate.get_child("jingle", crate::xmpp::ns::JINGLE).unwrap();
+        jingle
+            .get_child("startmuted", crate::xmpp::ns::START_MUTED)
+            .map(|m| (m.attr("audio") == Some("true"), m.attr("video") == Some("true")))
+    };
+    assert_eq!(muted("alice"), None, "the first participant is within the limit");
+    assert_eq!(
+        muted("bob"),
+        Some((true, false)),
+        "the second exceeds startAudioMuted=1; an unreadable video limit is none"
+    );
+}
