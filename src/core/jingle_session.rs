@@ -9,6 +9,7 @@ use xmpp_parsers::jid::FullJid;
 
 use super::features::Features;
 use super::offer::{self, Offer};
+use super::sources::EndpointSources;
 use super::Time;
 use crate::config::CodecsConfig;
 use crate::xmpp::build::{elem, ElementExt};
@@ -38,11 +39,21 @@ pub struct JingleSession {
     /// request must name it.
     pub bridge_session_id: String,
     pub offer: Offer,
+    /// Sources the participant removed whose removal is not told to anyone yet: possibly the
+    /// first half of an msid flip (see `core::focus::jingle`), as they were stored.
+    pub held_remove: Option<EndpointSources>,
 }
 
 impl JingleSession {
     pub fn new(sid: String, bridge: FullJid, bridge_session_id: String, request: String, offer: Offer) -> Self {
-        JingleSession { sid, state: SessionState::Allocating { request }, bridge, bridge_session_id, offer }
+        JingleSession {
+            sid,
+            state: SessionState::Allocating { request },
+            bridge,
+            bridge_session_id,
+            offer,
+            held_remove: None,
+        }
     }
 
     pub fn is_active(&self) -> bool {

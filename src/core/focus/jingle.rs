@@ -7,10 +7,10 @@ use xmpp_parsers::jid::{BareJid, FullJid};
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use super::media::{media_sources, MediaIqKind};
-use super::Focus;
+use super::{Focus, TimerKey};
 use crate::core::iq::IqEnvelope;
 use crate::core::jingle_session::SessionState;
-use crate::core::sources::{EndpointSources, SourceError};
+use crate::core::sources::{msid_assigned_by_focus, EndpointSources, SourceError};
 use crate::core::Time;
 use crate::xmpp::build::{elem, ElementExt};
 use crate::xmpp::colibri2::{Endpoint, EndpointTransport, ForceMute};
@@ -21,6 +21,22 @@ use crate::xmpp::muc::Affiliation;
 use crate::xmpp::ns;
 
 type Reply = Result<(), (DefinedCondition, String)>;
+
+/// How long a source-remove of sources the client gave no msid is held for the source-add
+/// that may follow it (the two arrive back to back).
+///
+/// **Deliberate deviation from Jicofo** (media-facts.md §1, measured with Chromium 156 and
+/// lib-jitsi-meet-dist 2.1.5): that client's first answer has no msid (Chromium writes
+/// `a=ssrc … msid:` lines only when the remote description has some), so the focus gives its
+/// sources msids. Once the client has remote sources with an msid, Chromium adds msids to its
+/// local description too, and the client (`SDPDiffer` treats an msid appearing or vanishing as
+/// a change) sends a source-remove of all its sources followed by a source-add of the same
+/// SSRCs with msids but without their FID groups (unchanged groups are not repeated). Applied
+/// literally, the others would lose its tracks, and the ungrouped re-add is refused ("MSID is
+/// already used"); each receiver losing its only remote msid flips back the same way. So such a
+/// removal is held: a source-add of exactly the same SSRCs puts the sources back as they were
+/// and nobody hears of either; anything else, or this delay passing, releases the removal.
+const MSID_FLIP_HOLD_MILLISECONDS: i64 = 1000;
 
 fn error(condition: DefinedCondition, text: impl Into<String>) -> Reply {
     Err((condition, text.into()))
@@ -69,6 +85,21 @@ impl Focus {
             return error(DefinedCondition::BadRequest, format!("unknown session '{}'", jingle.sid));
         }
         let state = session.state.clone();
+        let bridge_session_id = session.bridge_session_id.clone();
+        // A held source-remove is settled by the next change of sources (other Jingle, such as
+        // the transport-info a client may send in between, leaves it held).
+        let changes_sources = matches!(jingle.action, Action::SourceAdd | Action::SourceRemove);
+        let held = match self.media_mut(&room, &nick).and_then(|m| m.session.as_mut()) {
+            Some(session) if changes_sources => session.held_remove.take(),
+            _ => None,
+        };
+        if let Some(held) = held {
+            self.timers.set(TimerKey::HeldRemove(room.clone(), nick.clone()), None);
+            if jingle.action == Action::SourceAdd && self.restore_msid_flip(&room, &nick, &jingle, &held) {
+                return Ok(());
+            }
+            self.release_held_remove(now, &room, &nick, &held);
+        }
         match jingle.action {
             Action::SessionAccept | Action::TransportAccept => {
                 if state != SessionState::Initiated {
@@ -97,6 +128,16 @@ impl Focus {
                 let outgoing = parse_sources(&jingle)?;
                 let conference = self.conferences.get_mut(&room).expect("occupant_of checked it");
                 let removed = conference.media.sources.remove(&nick, &outgoing).map_err(source_error)?;
+                if !removed.sources.is_empty() && removed.sources.iter().all(|s| msid_assigned_by_focus(&nick, s)) {
+                    // Perhaps the first half of an msid flip: tell nobody yet.
+                    debug!(room = %room, nick = %nick, "source-remove of sources without the client's msid: held");
+                    if let Some(session) = self.media_mut(&room, &nick).and_then(|m| m.session.as_mut()) {
+                        session.held_remove = Some(removed);
+                    }
+                    let deadline = now + chrono::Duration::milliseconds(MSID_FLIP_HOLD_MILLISECONDS);
+                    self.timers.set(TimerKey::HeldRemove(room.clone(), nick.clone()), Some(deadline));
+                    return Ok(());
+                }
                 self.after_source_change(now, &room, &nick);
                 self.propagate_remove(now, &room, &nick, &removed);
                 Ok(())
@@ -104,7 +145,7 @@ impl Focus {
             Action::SessionTerminate => self.on_session_terminate(now, &room, &nick, &jingle),
             Action::SessionInfo => {
                 let failed = jingle.ice_state.as_deref() == Some("failed");
-                let current = session.bridge_session_id.clone();
+                let current = bridge_session_id;
                 match &jingle.bridge_session {
                     Some(bs) if bs.ice_restart => {
                         error(DefinedCondition::FeatureNotImplemented, "ICE restart is not supported")
@@ -125,6 +166,43 @@ impl Focus {
                 DefinedCondition::FeatureNotImplemented,
                 format!("Unsupported 'action': {}", jingle.action_name.chars().take(64).collect::<String>()),
             ),
+        }
+    }
+
+    /// The source-add after a held source-remove re-announces exactly the removed SSRCs (the
+    /// msid flip): the sources are put back as they were stored — the focus's msids, names and
+    /// groups — and nobody is told anything. False if it is something else.
+    fn restore_msid_flip(&mut self, room: &BareJid, nick: &str, jingle: &Jingle, held: &EndpointSources) -> bool {
+        let Ok(incoming) = parse_sources(jingle) else { return false };
+        let key = |s: &crate::core::sources::Source| (s.ssrc, s.media);
+        let mut again: Vec<_> = incoming.sources.iter().map(key).collect();
+        let mut removed: Vec<_> = held.sources.iter().map(key).collect();
+        again.sort();
+        again.dedup();
+        removed.sort();
+        if again != removed || !incoming.groups.iter().all(|g| held.groups.contains(g)) {
+            return false;
+        }
+        let limits = self.settings.source_limits();
+        let Some(conference) = self.conferences.get_mut(room) else { return false };
+        if conference.media.sources.add(nick, held.clone(), &limits).is_err() {
+            return false;
+        }
+        debug!(room = %room, nick, "msid flip: the held sources are back, nobody is told");
+        true
+    }
+
+    /// Tells the bridge and the others about a held source-remove after all.
+    pub(super) fn release_held_remove(&mut self, now: Time, room: &BareJid, nick: &str, held: &EndpointSources) {
+        self.after_source_change(now, room, nick);
+        self.propagate_remove(now, room, nick, held);
+    }
+
+    /// A held source-remove was not followed by its source-add in time: it was a removal.
+    pub(super) fn held_remove_timed_out(&mut self, now: Time, room: &BareJid, nick: &str) {
+        let held = self.media_mut(room, nick).and_then(|m| m.session.as_mut()).and_then(|s| s.held_remove.take());
+        if let Some(held) = held {
+            self.release_held_remove(now, room, nick, &held);
         }
     }
 

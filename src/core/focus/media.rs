@@ -226,6 +226,9 @@ impl Focus {
             receiver.forget(nick);
         }
         if let Some(session) = media.session {
+            if session.held_remove.is_some() {
+                self.timers.set(TimerKey::HeldRemove(room.clone(), nick.to_owned()), None);
+            }
             self.expire_endpoint(now, room, &session.bridge, nick);
         }
     }
@@ -457,7 +460,13 @@ impl Focus {
             return;
         }
         let Some(session) = media.session.take() else { return };
-        let removed = self.conferences.get_mut(room).map(|c| c.media.sources.remove_endpoint(nick)).unwrap_or_default();
+        let mut removed =
+            self.conferences.get_mut(room).map(|c| c.media.sources.remove_endpoint(nick)).unwrap_or_default();
+        if let Some(held) = &session.held_remove {
+            // Removed earlier but not told yet (see `jingle::MSID_FLIP_HOLD_MILLISECONDS`).
+            removed.extend_with(held);
+            self.timers.set(TimerKey::HeldRemove(room.clone(), nick.to_owned()), None);
+        }
         if !removed.is_empty() {
             self.propagate_remove(now, room, nick, &removed);
         }

@@ -157,6 +157,8 @@ enum TimerKey {
     MediaIq(String),
     /// Our brewery join got no answer (or failed): join again.
     BreweryJoin,
+    /// A participant's held source-remove (room, nick) is due to be told after all.
+    HeldRemove(BareJid, String),
 }
 
 /// How a conference leaves its room when it ends.
@@ -724,6 +726,7 @@ impl Focus {
                 TimerKey::SessionSweep => self.sessions.expire(now),
                 TimerKey::MediaIq(id) => self.media_iq_timed_out(now, &id),
                 TimerKey::BreweryJoin => self.join_brewery(now),
+                TimerKey::HeldRemove(room, nick) => self.held_remove_timed_out(now, &room, &nick),
             }
         }
         self.settle(now);

@@ -14,6 +14,7 @@ mod tests;
 mod validation;
 
 pub use conference::ConferenceSources;
+pub use naming::msid_assigned_by_focus;
 pub use signaling::{ReceiverSources, SourceAction, SourceFilter, SourceUpdate, SourcesByOwner, BRIDGE_OWNER};
 
 use std::fmt::Display;

@@ -26,6 +26,15 @@ pub(super) fn assigned_msid(endpoint: &str, media: MediaType, index: usize) -> S
     format!("{endpoint}-{}-{index} {}", media.as_str(), assigned_name(endpoint, media, index))
 }
 
+/// Whether `source` of `endpoint` carries an msid the focus gave it (see [`assigned_msid`]):
+/// the participant signalled it without any.
+pub fn msid_assigned_by_focus(endpoint: &str, source: &Source) -> bool {
+    let Some(msid) = source.msid.as_deref() else { return false };
+    let prefix = format!("{endpoint}-{}-", source.media.as_str());
+    let index = msid.strip_prefix(&prefix).and_then(|rest| rest.split_once(' ')).map(|(n, _)| n);
+    index.and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| msid == assigned_msid(endpoint, source.media, n))
+}
+
 /// The source name the focus gives to stream `index` of `media` of `endpoint`.
 pub(super) fn assigned_name(endpoint: &str, media: MediaType, index: usize) -> String {
     format!("{endpoint}-{}{index}", media.letter())

@@ -378,3 +378,18 @@ fn names_are_completed_without_touching_given_ones() {
     c.add("ep", set(&[Source::new(4, Audio).with_msid("m4")], &[]), &limits()).unwrap();
     assert_eq!(msid_of(&c, "ep", 4), given("m4", "ep-a0"));
 }
+
+#[test]
+fn msids_given_by_the_focus_are_recognised() {
+    let mut c = ConferenceSources::new();
+    let added = c
+        .add("ep1", EndpointSources::new(vec![Source::new(1, Audio), Source::new(2, Video)], vec![]), &limits())
+        .unwrap();
+    assert!(added.sources.iter().all(|s| msid_assigned_by_focus("ep1", s)), "{added:?}");
+    assert!(!msid_assigned_by_focus("ep2", &added.sources[0]), "another endpoint's");
+    let own = |msid: &str| Source::new(3, Audio).with_msid(msid);
+    assert!(!msid_assigned_by_focus("ep1", &own("s1 t1")));
+    assert!(!msid_assigned_by_focus("ep1", &own("ep1-video-0 ep1-v0")), "another media's");
+    assert!(!msid_assigned_by_focus("ep1", &own("ep1-audio-x ep1-ax")));
+    assert!(!msid_assigned_by_focus("ep1", &Source::new(3, Audio)));
+}

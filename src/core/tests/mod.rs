@@ -983,3 +983,6 @@ fn a_new_reservation_waits_for_the_previous_delete_of_the_room() {
     h.room_accepts_join(ROOM);
     assert!(ready(reply_to(&h.take_sent(), "q2")));
 }
+
+/// The 2020 client's msid flip (`focus::jingle`), with stanzas captured from it in Chromium.
+mod msid_flip;

@@ -1,0 +1,246 @@
+//! Media signalling end to end with the real clients: lib-jitsi-meet in Debian's headless
+//! Chromium (fake camera and microphone, P2P off), a real Prosody, one test bridge
+//! (tests/test-bridge: real ICE, DTLS and SCTP, no media forwarding) and jitsi-focus with
+//! `[bridges]`. Two npm builds, over BOSH and WebSocket:
+//!
+//! - `lib-jitsi-meet-dist` 2.1.5 (2020, Plan B in a Unified-Plan browser: two participants at most);
+//! - `@lyno/lib-jitsi-meet` 2.6726.2 (Dec 2021, Unified Plan): three participants.
+//!
+//! Every participant must answer session-initiate with a session-accept the focus acknowledges,
+//! get every other participant's audio and video as remote tracks attributed to that participant
+//! (with an SSRC it announced), and connect ICE and DTLS to the bridge (the browser's selected
+//! candidate pair ends at the bridge's UDP port; the bridge sees ICE, DTLS and the data channel
+//! from its side). Then one leaves and the others' remote tracks for it are removed. The browser
+//! is driven by tests/e2e/media-driver.js (playwright-core).
+
+mod harness;
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use jitsi_test_bridge::{TestBridge, TestBridgeConfig};
+use serde_json::Value;
+use support::{Prosody, ProsodyOptions, TestClient, DOMAIN, INTERNAL_MUC_DOMAIN};
+
+/// One Chromium at a time: three participants' encoders already fill the machine's two cores.
+static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const E2E_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e");
+const LYNO: &str = "vendor/lyno-lib-jitsi-meet-2.6726.2";
+
+#[derive(Clone, Copy, Debug)]
+enum Transport {
+    Bosh,
+    WebSocket,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Client {
+    /// npm `lib-jitsi-meet-dist` 2.1.5.
+    Dist2020,
+    /// npm `@lyno/lib-jitsi-meet` 2.6726.2.
+    Lyno2021,
+}
+
+impl Client {
+    fn lib(self) -> &'static str {
+        match self {
+            Client::Dist2020 => "dist215",
+            Client::Lyno2021 => "lyno",
+        }
+    }
+}
+
+/// Fails loudly (never skips) when anything of the browser stack is missing.
+fn check_browser_stack(client: Client) -> Result<()> {
+    let hint = "run scripts/install-deps.sh (scripts/test.sh does) to install it";
+    let e2e = Path::new(E2E_DIR);
+    ensure!(Path::new("/usr/bin/chromium").exists(), "Chromium is not installed: {hint}");
+    ensure!(std::process::Command::new("node").arg("--version").output().is_ok(), "node is not installed: {hint}");
+    for module in ["playwright-core", "jquery", "lib-jitsi-meet-dist", "jquery-3.6"] {
+        ensure!(e2e.join("node_modules").join(module).is_dir(), "tests/e2e/node_modules/{module} is missing: {hint}");
+    }
+    if let Client::Lyno2021 = client {
+        ensure!(
+            e2e.join(LYNO).join("PATCHED").is_file(),
+            "tests/e2e/{LYNO} is missing or not patched (@lyno/lib-jitsi-meet): {hint}"
+        );
+    }
+    Ok(())
+}
+
+/// Runs the media driver; returns its JSON result when every check held.
+async fn drive(args: &[String]) -> Result<Value> {
+    let out: PathBuf = tempfile::Builder::new().prefix("media-").suffix(".json").tempfile()?.into_temp_path().keep()?;
+    let output = tokio::process::Command::new("node")
+        .arg(Path::new(E2E_DIR).join("media-driver.js"))
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(300), output).await.context("media driver hung")??;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let verdict = stdout.lines().last().unwrap_or_default().to_owned();
+    println!("{verdict}");
+    let keep = std::env::var_os("E2E_KEEP");
+    if !output.status.success() {
+        bail!(
+            "media driver {args:?} failed ({}): {verdict}\nstderr: {}\nresult: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+            out.display()
+        );
+    }
+    let result = serde_json::from_str(&std::fs::read_to_string(&out)?)?;
+    // E2E_KEEP=DIR keeps every driver result (events, Jingle, raw XMPP, console) for inspection.
+    match keep {
+        Some(dir) => drop(std::fs::rename(&out, Path::new(&dir).join(out.file_name().unwrap_or_default()))),
+        None => drop(std::fs::remove_file(&out)),
+    }
+    Ok(result)
+}
+
+/// Endpoint ids whose ICE and DTLS connected on the bridge, with the data channel each opened,
+/// as seen from the bridge while the browsers run.
+fn watch_bridge(
+    bridge: &TestBridge,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<BTreeMap<String, Option<String>>>) {
+    let mut view = bridge.subscribe();
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut connected = BTreeMap::new();
+        loop {
+            for (key, state) in &view.borrow_and_update().transports {
+                if state.ice_connected && state.dtls_connected {
+                    let channel = connected.entry(key.endpoint_id.clone()).or_insert(None);
+                    if state.data_channel.is_some() {
+                        channel.clone_from(&state.data_channel);
+                    }
+                }
+            }
+            tokio::select! {
+                changed = view.changed() => if changed.is_err() { break },
+                _ = &mut stopped => break,
+            }
+        }
+        connected
+    });
+    (stop, task)
+}
+
+async fn media_call(client: Client, transport: Transport, participants: usize, room: &str) -> Result<()> {
+    check_browser_stack(client)?;
+    let _one_at_a_time = BROWSER.lock().await;
+    let started = Instant::now();
+    let options = ProsodyOptions { restrict_room_creation: true, ..Default::default() };
+    let prosody = Prosody::start(options).await?;
+    let brewery = format!("jvbbrewery@{INTERNAL_MUC_DOMAIN}");
+    let bridge_config = TestBridgeConfig::new(format!("127.0.0.1:{}", prosody.c2s_port()), DOMAIN, &brewery, "jvb-1");
+    let bridge = TestBridge::start(bridge_config).await?;
+    let _focus = harness::Focus::start(harness::config(
+        prosody.component_port(),
+        &format!("[bridges]\nbrewery = \"{brewery}\"\n"),
+    ));
+    harness::wait_focus_online(&TestClient::anonymous(prosody.c2s_port()).await?).await?;
+
+    let service = match transport {
+        Transport::Bosh => prosody.bosh_url(),
+        Transport::WebSocket => prosody.websocket_url(),
+    };
+    let port = bridge.udp_addr().port();
+    let mut args: Vec<String> = [
+        "--lib",
+        client.lib(),
+        "--service",
+        &service,
+        "--room",
+        room,
+        "--participants",
+        &participants.to_string(),
+        "--bridge-port",
+        &port.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Client::Lyno2021 = client {
+        // The second participant turns its camera on after the call started: its own
+        // source-add through the focus to the others.
+        args.extend(["--late-video".to_owned(), "1".to_owned()]);
+    }
+    let (stop_watching, watcher) = watch_bridge(&bridge);
+    let result = drive(&args).await;
+    let _ = stop_watching.send(());
+    let on_bridge = watcher.await?;
+    let result = result?;
+
+    let pages = result["participants"].as_array().context("participants")?;
+    ensure!(pages.len() == participants, "{} participants in the result", pages.len());
+    let ids: Vec<&str> = pages.iter().map(|p| p["endpointId"].as_str().unwrap_or_default()).collect();
+    for page in pages {
+        let me = page["endpointId"].as_str().context("endpointId")?;
+        // The selected candidate pair ends at the bridge's UDP socket.
+        let remote = &page["stats"]["pair"]["remote"];
+        assert_eq!(remote["address"], "127.0.0.1", "{me}: {remote}");
+        assert_eq!(remote["port"].as_u64(), Some(u64::from(port)), "{me}: {remote}");
+        // Remote tracks: audio and video of every other participant, attributed to it.
+        let remote_tracks = page["remote"].as_array().context("remote")?;
+        for other in ids.iter().filter(|id| **id != me) {
+            for media in ["audio", "video"] {
+                let added = remote_tracks
+                    .iter()
+                    .any(|r| r["event"] == "added" && r["participant"] == *other && r["type"] == media);
+                assert!(added, "{me} got no remote {media} track of {other}: {remote_tracks:?}");
+            }
+        }
+        // The bridge saw this endpoint's ICE and DTLS connect, and its data channel open.
+        let channel =
+            on_bridge.get(me).with_context(|| format!("the bridge never saw {me} connected: {on_bridge:?}"))?;
+        assert_eq!(channel.as_deref(), Some("JVB data channel"), "{me}'s data channel on the bridge");
+    }
+    // The one who left is gone from the others' remote tracks.
+    let leaver = pages.iter().find(|p| Some(p["label"].as_str().unwrap_or_default()) == result["leaver"].as_str());
+    let leaver = leaver.context("no participant left")?["endpointId"].as_str().unwrap_or_default();
+    for page in pages.iter().filter(|p| p["endpointId"] != leaver) {
+        let remote_tracks = page["remote"].as_array().context("remote")?;
+        for media in ["audio", "video"] {
+            let removed = remote_tracks
+                .iter()
+                .any(|r| r["event"] == "removed" && r["participant"] == leaver && r["type"] == media);
+            assert!(removed, "{}: {leaver}'s remote {media} track was not removed", page["endpointId"]);
+        }
+    }
+    println!(
+        "{} {:?} x{participants}: {:.1} s (driver {} ms, lib {})",
+        client.lib(),
+        transport,
+        started.elapsed().as_secs_f64(),
+        result["timings"]["total"],
+        result["libVersion"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn client_2020_two_participants_over_bosh() -> Result<()> {
+    media_call(Client::Dist2020, Transport::Bosh, 2, "media-2020-bosh").await
+}
+
+#[tokio::test]
+async fn client_2020_two_participants_over_websocket() -> Result<()> {
+    media_call(Client::Dist2020, Transport::WebSocket, 2, "media-2020-ws").await
+}
+
+#[tokio::test]
+async fn unified_plan_client_three_participants_over_bosh() -> Result<()> {
+    media_call(Client::Lyno2021, Transport::Bosh, 3, "media-2021-bosh").await
+}
+
+#[tokio::test]
+async fn unified_plan_client_three_participants_over_websocket() -> Result<()> {
+    media_call(Client::Lyno2021, Transport::WebSocket, 3, "media-2021-ws").await
+}
