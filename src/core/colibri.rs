@@ -13,6 +13,8 @@ use crate::xmpp::colibri2::{Colibri2Error, ErrorReason, MediaSource};
 pub struct BridgeSession {
     /// `<bridge-session id>` in session-initiate: a UUID per (conference, bridge) session.
     pub id: String,
+    /// The Colibri2 `meeting-id` this session was created with on the bridge.
+    pub meeting_id: String,
     /// The conference-create went out; later requests must not carry `create`.
     pub create_sent: bool,
     pub endpoints: BTreeSet<String>,
@@ -38,8 +40,10 @@ impl ColibriSessions {
     /// The session on `bridge`, created if new; returns whether the request must carry
     /// `create='true'` (the first request to this bridge).
     pub fn open(&mut self, bridge: &FullJid, new_id: impl FnOnce() -> String) -> (&mut BridgeSession, bool) {
+        let meeting_id = self.meeting_id.clone();
         let session = self.by_bridge.entry(bridge.clone()).or_insert_with(|| BridgeSession {
             id: new_id(),
+            meeting_id,
             create_sent: false,
             endpoints: BTreeSet::new(),
             feedback: Vec::new(),

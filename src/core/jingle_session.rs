@@ -70,12 +70,26 @@ pub struct ParticipantMedia {
     pub restarts: RestartLimiter,
     /// Moves to another bridge that the focus made (bridge failures, Colibri2 errors).
     pub moves: MoveLimiter,
+    /// Colibri2 updates for it awaiting an answer.
+    pub awaited_updates: u32,
+    /// The sids of its last few sessions, to answer Jingle for them as Jicofo does.
+    pub previous_sids: VecDeque<String>,
     /// Forced mute state on the bridge (moderator mute), re-applied after a move.
     pub force_mute_audio: bool,
     pub force_mute_video: bool,
 }
 
 impl ParticipantMedia {
+    /// Sessions remembered per participant for [`ParticipantMedia::previous_sids`].
+    const PREVIOUS_SIDS: usize = 4;
+
+    pub fn remember_sid(&mut self, sid: &str) {
+        if self.previous_sids.len() == Self::PREVIOUS_SIDS {
+            self.previous_sids.pop_front();
+        }
+        self.previous_sids.push_back(sid.to_owned());
+    }
+
     pub fn offer(&self, codecs: &CodecsConfig) -> Offer {
         offer::build(codecs, &self.features.unwrap_or_default())
     }

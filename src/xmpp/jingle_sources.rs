@@ -290,7 +290,35 @@ fn parse_source(source: &Element, media: MediaType) -> Result<Source, SourceErro
         Some(v) if v.eq_ignore_ascii_case(VIDEO_TYPE_DESKTOP) => Some(VIDEO_TYPE_DESKTOP.to_owned()),
         Some(v) => return Err(bad(format!("Invalid VideoType: {}", shown(v)))),
     };
-    Ok(Source { ssrc, media, name: text("name", source.attr("name"))?, msid: text("msid", msid)?, video_type })
+    let name = text("name", source.attr("name"))?;
+    if let Some(name) = &name {
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            return Err(bad(format!("Invalid source name: {}", shown(name))));
+        }
+    }
+    let msid = text("msid", msid)?;
+    if let Some(msid) = &msid {
+        if !valid_msid(msid) {
+            return Err(bad(format!("Invalid msid: {}", shown(msid))));
+        }
+    }
+    Ok(Source { ssrc, media, name, msid, video_type })
+}
+
+/// An msid as SDP takes it (RFC 8830): a stream id and an optional track id, separated by one
+/// space, each 1–64 token characters. Receivers paste it into their remote SDP as
+/// `a=ssrc:N msid:VALUE`: a third token makes Chromium refuse the whole description, and a line
+/// break would inject SDP lines into every other participant's session.
+fn valid_msid(msid: &str) -> bool {
+    let token = |t: &str| {
+        (1..=64).contains(&t.len()) && t.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`{|}~".contains(c))
+    };
+    let mut parts = msid.split(' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(stream), None, None) => token(stream),
+        (Some(stream), Some(track), None) => token(stream) && token(track),
+        _ => false,
+    }
 }
 
 /// An SSRC is a decimal u32; 0 passes here and is refused by validation, with the same text.

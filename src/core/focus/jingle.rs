@@ -6,7 +6,7 @@ use tracing::{debug, info, warn};
 use xmpp_parsers::jid::{BareJid, FullJid};
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
-use super::media::{media_sources, MediaIqKind};
+use super::media::media_sources;
 use super::{Focus, TimerKey};
 use crate::core::iq::IqEnvelope;
 use crate::core::jingle_session::SessionState;
@@ -82,6 +82,13 @@ impl Focus {
             return error(DefinedCondition::Gone { new_address: None }, "session ended");
         };
         if session.sid != jingle.sid {
+            // Jicofo's answers for an earlier session of this participant.
+            if media.previous_sids.contains(&jingle.sid) {
+                if jingle.action == Action::SessionAccept {
+                    return error(DefinedCondition::Gone { new_address: None }, "session has been replaced");
+                }
+                return error(DefinedCondition::ItemNotFound, "jingle session no longer active");
+            }
             return error(DefinedCondition::BadRequest, format!("unknown session '{}'", jingle.sid));
         }
         let state = session.state.clone();
@@ -151,8 +158,14 @@ impl Focus {
                         error(DefinedCondition::FeatureNotImplemented, "ICE restart is not supported")
                     }
                     Some(bs) if failed && bs.id == current => {
-                        info!(room = %room, nick = %nick, "ICE failed: moving the participant");
-                        self.move_participant(now, &room, &nick);
+                        // The legacy ICE-failed notice counts against the participant's restarts,
+                        // like a session-terminate with restart.
+                        let allowed = self.media_mut(&room, &nick).is_some_and(|m| m.restarts.try_restart(now));
+                        if !allowed {
+                            return error(DefinedCondition::ResourceConstraint, "rate-limited");
+                        }
+                        info!(room = %room, nick = %nick, "ICE failed: inviting the participant again");
+                        self.restart_session(now, &room, &nick);
                         Ok(())
                     }
                     _ => Ok(()), // other ice-state values are only informational
@@ -214,6 +227,11 @@ impl Focus {
     ) -> Result<EndpointSources, (DefinedCondition, String)> {
         let limits = self.settings.source_limits();
         let conference = self.conferences.get_mut(room).expect("checked by the caller");
+        // The bridges' feedback SSRCs are in every session-initiate: nobody may claim one.
+        let feedback = conference.media.colibri.by_bridge.values().flat_map(|s| &s.feedback).flat_map(|m| &m.sources);
+        if let Some(taken) = feedback.map(|s| s.ssrc).find(|ssrc| incoming.source(*ssrc).is_some()) {
+            return Err((DefinedCondition::BadRequest, format!("SSRC is already used: {taken}.")));
+        }
         conference.media.sources.add(nick, incoming, &limits).map_err(source_error)
     }
 
@@ -275,7 +293,10 @@ impl Focus {
         if !allowed {
             return error(DefinedCondition::ResourceConstraint, "rate-limited");
         }
-        self.invite_ready(now, room);
+        // Asked for by a participant that had media: invited at once, whatever the room's size.
+        if self.media_mut(room, nick).is_some_and(|m| m.features.is_some()) {
+            self.invite(now, room, nick);
+        }
         Ok(())
     }
 
@@ -336,7 +357,7 @@ impl Focus {
             let name = if video { "mute-video" } else { "mute" };
             let actor_jid = format!("{room}/{actor}");
             let forwarded = elem(name, namespace).with_attr("actor", actor_jid).with_text(mute.to_string());
-            self.send_media_iq(now, &target, "set", forwarded, MediaIqKind::Notify);
+            self.send_notify_iq(&target, "set", forwarded);
         }
         Ok(())
     }

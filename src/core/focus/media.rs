@@ -24,6 +24,14 @@ use crate::xmpp::colibri2::{
 use crate::xmpp::jingle::{self, Action};
 use crate::xmpp::ns;
 
+/// A participant left alone keeps its session this long (Jicofo's single-participant-timeout).
+pub(super) const SINGLE_PARTICIPANT_TIMEOUT_SECONDS: i64 = 20;
+
+/// Colibri2 updates of one participant awaited at once; beyond, updates go unawaited (their
+/// errors unseen), so that a client changing its sources in a loop cannot make the focus hold
+/// an entry per change.
+const MAX_AWAITED_UPDATES_PER_PARTICIPANT: u32 = 4;
+
 /// How long a bridge or a participant has to answer one of our media IQs (Jicofo's
 /// reply-timeout).
 pub(super) const REPLY_TIMEOUT_SECONDS: i64 = 15;
@@ -35,15 +43,20 @@ pub(super) enum MediaIqKind {
         room: BareJid,
         nick: String,
     },
-    /// A Colibri2 endpoint create for `nick`'s session `sid`.
+    /// A Colibri2 endpoint create for `nick`'s session `sid`, in our session `bridge_session`
+    /// with the bridge.
     Allocate {
         room: BareJid,
         nick: String,
         sid: String,
+        bridge_session: String,
     },
-    /// A Colibri2 update or expire; only its errors matter.
+    /// A Colibri2 update in our session `bridge_session`; only its errors matter, and only while
+    /// that session is still the conference's session on the bridge.
     Update {
         room: BareJid,
+        bridge_session: String,
+        nick: String,
     },
     /// session-initiate of `nick`'s session `sid`.
     Initiate {
@@ -51,8 +64,6 @@ pub(super) enum MediaIqKind {
         nick: String,
         sid: String,
     },
-    /// Source signalling, terminations, forwarded mutes: answers are not needed.
-    Notify,
     HealthCheck(HealthCheckId),
 }
 
@@ -89,6 +100,29 @@ impl Focus {
         let deadline = now + chrono::Duration::seconds(REPLY_TIMEOUT_SECONDS);
         self.timers.set(TimerKey::MediaIq(id.clone()), Some(deadline));
         id
+    }
+
+    /// Sends an IQ whose answer does not matter (source signalling, terminations, forwarded
+    /// mutes, expires of dropped sessions): nothing is kept for it, so that busy signalling
+    /// holds no memory.
+    pub(super) fn send_notify_iq(&mut self, to: &FullJid, type_: &str, payload: Element) {
+        let id = format!("jn-{}", self.out.id());
+        let iq = elem("iq", ns::STREAM)
+            .with_attr("type", type_)
+            .with_attr("id", &id)
+            .with_attr("from", self.focus_jid.to_string())
+            .with_attr("to", to.to_string())
+            .with_child(payload);
+        self.out.send(iq);
+    }
+
+    /// Whether `bridge_session` is still the conference's session on `bridge`: answers about
+    /// an older one (the participant moved, the bridge left and came back) change nothing.
+    fn is_current_session(&self, room: &BareJid, bridge: &FullJid, bridge_session: &str) -> bool {
+        self.conferences
+            .get(room)
+            .and_then(|c| c.media.colibri.by_bridge.get(bridge))
+            .is_some_and(|s| s.id == bridge_session)
     }
 
     /// An answer to one of our media IQs; false if it is not one.
@@ -144,26 +178,46 @@ impl Focus {
                 }
                 self.invite_ready(now, room);
             }
-            MediaIqKind::Allocate { room, nick, sid } => {
-                let bridge: Option<FullJid> = pending.to.parse().ok();
-                match (answer, &error, bridge) {
-                    (Some(answer), None, Some(bridge)) => self.on_allocated(now, room, nick, sid, &bridge, answer),
-                    (_, _, Some(bridge)) => {
+            MediaIqKind::Allocate { room, nick, sid, bridge_session } => {
+                let Ok(bridge) = pending.to.parse::<FullJid>() else { return };
+                let current_sid =
+                    self.media_mut(room, nick).and_then(|m| m.session.as_ref()).is_some_and(|s| &s.sid == sid);
+                if !current_sid || !self.is_current_session(room, &bridge, bridge_session) {
+                    // The participant left or moved, or the session was dropped (and expired on
+                    // the bridge): this answer changes nothing.
+                    debug!(room = %room, nick, bridge = %bridge, "answer to an allocation no longer current: ignored");
+                    return;
+                }
+                match (answer, &error) {
+                    (Some(answer), None) => self.on_allocated(now, room, nick, sid, &bridge, answer),
+                    _ => {
                         let recovery = colibri::allocation_failed(error.as_ref());
                         warn!(room = %room, nick, bridge = %bridge, ?error, ?recovery, "allocation failed");
                         self.recover(now, room, &bridge, Some((nick, sid)), recovery);
                     }
-                    _ => {}
                 }
             }
-            MediaIqKind::Update { room } => {
+            MediaIqKind::Update { room, bridge_session, nick } => {
+                if let Some(media) = self.media_mut(room, nick) {
+                    media.awaited_updates = media.awaited_updates.saturating_sub(1);
+                }
                 let recovery = colibri::update_failed(error.as_ref());
-                if recovery != Recovery::Ignore {
-                    if let Ok(bridge) = pending.to.parse::<FullJid>() {
-                        warn!(room = %room, bridge = %bridge, ?error, ?recovery, "Colibri2 update failed");
-                        self.recover(now, room, &bridge, None, recovery);
+                let Ok(bridge) = pending.to.parse::<FullJid>() else { return };
+                if recovery == Recovery::Ignore || !self.is_current_session(room, &bridge, bridge_session) {
+                    return;
+                }
+                if let Recovery::ReinviteEndpoint(nick) = &recovery {
+                    let on_session = self
+                        .conferences
+                        .get(room)
+                        .and_then(|c| c.media.colibri.by_bridge.get(&bridge))
+                        .is_some_and(|s| s.endpoints.contains(nick));
+                    if !on_session {
+                        return;
                     }
                 }
+                warn!(room = %room, bridge = %bridge, ?error, ?recovery, "Colibri2 update failed");
+                self.recover(now, room, &bridge, None, recovery);
             }
             MediaIqKind::Initiate { room, nick, sid } => {
                 if error.is_some() {
@@ -172,7 +226,6 @@ impl Focus {
                 }
                 // No answer in time counts as accepted (Jicofo does the same).
             }
-            MediaIqKind::Notify => {}
             MediaIqKind::HealthCheck(check) => {
                 let Ok(bridge) = pending.to.parse::<FullJid>() else { return };
                 // A timeout needs no call: the registry times its checks out itself.
@@ -231,6 +284,26 @@ impl Focus {
             }
             self.expire_endpoint(now, room, &session.bridge, nick);
         }
+        // Alone, a participant needs no bridge: its session ends after a while (Jicofo's
+        // single-participant timeout) and starts again when someone joins.
+        let alone = self.conferences.get(room).is_some_and(|c| c.media.participants.len() == 1);
+        if alone {
+            let at = now + chrono::Duration::seconds(SINGLE_PARTICIPANT_TIMEOUT_SECONDS);
+            self.timers.set(TimerKey::SingleParticipant(room.clone()), Some(at));
+        }
+    }
+
+    /// The single-participant timeout passed: a participant still alone loses its session.
+    pub(super) fn single_participant_timed_out(&mut self, now: Time, room: &BareJid) {
+        let Some(conference) = self.conferences.get(room) else { return };
+        if conference.media.participants.len() != 1 {
+            return;
+        }
+        let Some(nick) = conference.media.participants.keys().next().cloned() else { return };
+        if self.media_mut(room, &nick).is_some_and(|m| m.session.is_some()) {
+            info!(room = %room, nick, "alone for a while: ending its media session");
+            self.end_session(now, room, &nick, None, Some(("expired", "alone in the conference")));
+        }
     }
 
     /// Invites everyone who can be invited, once the room has its minimum of participants.
@@ -252,7 +325,7 @@ impl Focus {
     }
 
     /// Selects a bridge and asks it for an endpoint; session-initiate follows its answer.
-    fn invite(&mut self, now: Time, room: &BareJid, nick: &str) {
+    pub(super) fn invite(&mut self, now: Time, room: &BareJid, nick: &str) {
         let Some(conference) = self.conferences.get(room) else { return };
         let Some(participant) = conference.media.participants.get(nick) else { return };
         let region = conference.participants.get(nick).and_then(|p| p.info.region.clone());
@@ -305,7 +378,12 @@ impl Focus {
             endpoints: vec![endpoint],
         };
         let sid = new_sid(&mut self.rng);
-        let kind = MediaIqKind::Allocate { room: room.clone(), nick: nick.to_owned(), sid: sid.clone() };
+        let kind = MediaIqKind::Allocate {
+            room: room.clone(),
+            nick: nick.to_owned(),
+            sid: sid.clone(),
+            bridge_session: bridge_session_id.clone(),
+        };
         let iq = self.send_media_iq(now, &bridge, "get", request.to_element(), kind);
         info!(room = %room, nick, bridge = %bridge, sid, "allocating on a bridge");
         if let Some(media) = self.media_mut(room, nick) {
@@ -419,10 +497,19 @@ impl Focus {
         }
     }
 
-    /// The conference stops using `bridge`: everyone on it moves to another bridge.
+    /// The conference stops using `bridge`: everyone on it moves to another bridge. A bridge
+    /// still in the brewery is told to expire the session first (before any new create on the
+    /// same link), so that it neither keeps the old conference nor refuses a new one with the
+    /// same meeting id.
     pub(super) fn drop_bridge_session(&mut self, now: Time, room: &BareJid, bridge: &FullJid) {
         let Some(conference) = self.conferences.get_mut(room) else { return };
-        conference.media.colibri.by_bridge.remove(bridge);
+        let Some(session) = conference.media.colibri.by_bridge.remove(bridge) else { return };
+        if self.bridges.get(bridge).is_some() {
+            let expire =
+                ConferenceModify { meeting_id: session.meeting_id, expire: true, ..ConferenceModify::default() };
+            self.send_notify_iq(bridge, "get", expire.to_element());
+        }
+        let Some(conference) = self.conferences.get_mut(room) else { return };
         let on_bridge: Vec<String> = conference.media.on_bridge(bridge).map(str::to_owned).collect();
         for nick in on_bridge {
             self.move_participant(now, room, &nick);
@@ -440,7 +527,19 @@ impl Focus {
         if allowed {
             self.invite_ready(now, room);
         } else {
-            warn!(room = %room, nick, "moved too often within a minute: left without media for now");
+            warn!(room = %room, nick, "moved too often within a minute: invited again in a minute");
+            let retry = now + chrono::Duration::minutes(1);
+            self.timers.set(TimerKey::Reinvite(room.clone()), Some(retry));
+        }
+    }
+
+    /// A restart the participant asked for (ICE failed): its session ends and a new one starts
+    /// at once, whatever the room's size (the participant already had media).
+    pub(super) fn restart_session(&mut self, now: Time, room: &BareJid, nick: &str) {
+        let sid = self.media_mut(room, nick).and_then(|m| m.session.as_ref()).map(|s| s.sid.clone());
+        self.end_session(now, room, nick, sid.as_deref(), Some(("success", "restarting")));
+        if self.media_mut(room, nick).is_some_and(|m| m.features.is_some()) {
+            self.invite(now, room, nick);
         }
     }
 
@@ -460,6 +559,7 @@ impl Focus {
             return;
         }
         let Some(session) = media.session.take() else { return };
+        media.remember_sid(&session.sid);
         let mut removed =
             self.conferences.get_mut(room).map(|c| c.media.sources.remove_endpoint(nick)).unwrap_or_default();
         if let Some(held) = &session.held_remove {
@@ -485,25 +585,26 @@ impl Focus {
             let mut terminate =
                 jingle::jingle(Action::SessionTerminate, &session.sid, Some(&self.focus_jid.to_string()));
             terminate.append_child(jingle::reason(condition, Some(text)));
-            self.send_media_iq(now, &to, "set", terminate, MediaIqKind::Notify);
+            self.send_notify_iq(&to, "set", terminate);
         }
     }
 
     /// Expires one endpoint on its bridge; the bridge's conference too when it was the last.
     pub(super) fn expire_endpoint(&mut self, now: Time, room: &BareJid, bridge: &FullJid, nick: &str) {
         let Some(conference) = self.conferences.get_mut(room) else { return };
-        let meeting_id = conference.media.colibri.meeting_id.clone();
         let Some(session) = conference.media.colibri.by_bridge.get_mut(bridge) else { return };
         session.endpoints.remove(nick);
-        let request = if session.endpoints.is_empty() {
+        let (meeting_id, bridge_session) = (session.meeting_id.clone(), session.id.clone());
+        if session.endpoints.is_empty() {
             conference.media.colibri.by_bridge.remove(bridge);
-            ConferenceModify { meeting_id, expire: true, ..ConferenceModify::default() }
+            let request = ConferenceModify { meeting_id, expire: true, ..ConferenceModify::default() };
+            self.send_notify_iq(bridge, "get", request.to_element());
         } else {
             let endpoint = Endpoint { expire: true, ..Endpoint::new(nick) };
-            ConferenceModify { meeting_id, endpoints: vec![endpoint], ..ConferenceModify::default() }
-        };
-        let kind = MediaIqKind::Update { room: room.clone() };
-        self.send_media_iq(now, bridge, "get", request.to_element(), kind);
+            let request = ConferenceModify { meeting_id, endpoints: vec![endpoint], ..ConferenceModify::default() };
+            let kind = MediaIqKind::Update { room: room.clone(), bridge_session, nick: nick.to_owned() };
+            self.send_media_iq(now, bridge, "get", request.to_element(), kind);
+        }
     }
 
     /// Sends an endpoint update (transport, sources, mute, last-n) to the participant's bridge.
@@ -511,35 +612,41 @@ impl Focus {
         let Some(conference) = self.conferences.get(room) else { return };
         let Some(session) = conference.media.participants.get(nick).and_then(|p| p.session.as_ref()) else { return };
         let bridge = session.bridge.clone();
+        let Some(bridge_session) = conference.media.colibri.by_bridge.get(&bridge) else { return };
         let request = ConferenceModify {
-            meeting_id: conference.media.colibri.meeting_id.clone(),
+            meeting_id: bridge_session.meeting_id.clone(),
             endpoints: vec![endpoint],
             ..ConferenceModify::default()
         };
-        self.send_media_iq(now, &bridge, "get", request.to_element(), MediaIqKind::Update { room: room.clone() });
+        let kind = MediaIqKind::Update {
+            room: room.clone(),
+            bridge_session: bridge_session.id.clone(),
+            nick: nick.to_owned(),
+        };
+        let Some(media) = self.media_mut(room, nick) else { return };
+        if media.awaited_updates >= MAX_AWAITED_UPDATES_PER_PARTICIPANT {
+            return self.send_notify_iq(&bridge, "get", request.to_element());
+        }
+        media.awaited_updates += 1;
+        self.send_media_iq(now, &bridge, "get", request.to_element(), kind);
     }
 
     /// The conference ends: every bridge session is expired (participants' sessions end with
-    /// the room).
-    pub(super) fn media_conference_ended(
-        &mut self,
-        now: Time,
-        room: &BareJid,
-        media: crate::core::media::ConferenceMedia,
-    ) {
-        for bridge in media.colibri.by_bridge.keys() {
+    /// the room). Nothing waits for the answers: the conference is gone.
+    pub(super) fn media_conference_ended(&mut self, media: crate::core::media::ConferenceMedia) {
+        for (bridge, session) in &media.colibri.by_bridge {
             let request = ConferenceModify {
-                meeting_id: media.colibri.meeting_id.clone(),
+                meeting_id: session.meeting_id.clone(),
                 expire: true,
                 ..ConferenceModify::default()
             };
-            self.send_media_iq(now, bridge, "get", request.to_element(), MediaIqKind::Update { room: room.clone() });
+            self.send_notify_iq(bridge, "get", request.to_element());
         }
     }
 
     /// After a reconnection: every session ends (session-terminate, bridge sessions expired);
     /// participants are invited afresh when their presence comes back with our rejoin.
-    pub(super) fn media_reset(&mut self, now: Time, room: &BareJid, media: crate::core::media::ConferenceMedia) {
+    pub(super) fn media_reset(&mut self, room: &BareJid, media: crate::core::media::ConferenceMedia) {
         for (nick, participant) in &media.participants {
             let Some(session) = &participant.session else { continue };
             if matches!(session.state, SessionState::Allocating { .. }) {
@@ -549,9 +656,9 @@ impl Focus {
             let mut terminate =
                 jingle::jingle(Action::SessionTerminate, &session.sid, Some(&self.focus_jid.to_string()));
             terminate.append_child(jingle::reason("success", Some("moving")));
-            self.send_media_iq(now, &to, "set", terminate, MediaIqKind::Notify);
+            self.send_notify_iq(&to, "set", terminate);
         }
-        self.media_conference_ended(now, room, media);
+        self.media_conference_ended(media);
     }
 
     /// Our presence in the room carries `<bridgeNotAvailable/>` while no bridge can be had.

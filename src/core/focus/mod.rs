@@ -157,6 +157,12 @@ enum TimerKey {
     MediaIq(String),
     /// Our brewery join got no answer (or failed): join again.
     BreweryJoin,
+    /// Participants of this room left without media after too many moves are invited again.
+    Reinvite(BareJid),
+    /// Gathered source changes of this (large) room go out.
+    FlushSources(BareJid),
+    /// The last participant left alone in this room loses its media session.
+    SingleParticipant(BareJid),
     /// A participant's held source-remove (room, nick) is due to be told after all.
     HeldRemove(BareJid, String),
 }
@@ -406,7 +412,7 @@ impl Focus {
                 conference.initial_deadline = None;
                 conference.phase = Phase::Joining { sent_at: Some(now) };
                 self.out.send(join(&self.focus_jid, &room));
-                self.media_reset(now, &room, media);
+                self.media_reset(&room, media);
             }
         }
     }
@@ -726,6 +732,15 @@ impl Focus {
                 TimerKey::SessionSweep => self.sessions.expire(now),
                 TimerKey::MediaIq(id) => self.media_iq_timed_out(now, &id),
                 TimerKey::BreweryJoin => self.join_brewery(now),
+                TimerKey::FlushSources(room) => self.flush_all(now, &room),
+                TimerKey::SingleParticipant(room) => {
+                    self.touch(&room);
+                    self.single_participant_timed_out(now, &room);
+                }
+                TimerKey::Reinvite(room) => {
+                    self.touch(&room);
+                    self.invite_ready(now, &room);
+                }
                 TimerKey::HeldRemove(room, nick) => self.held_remove_timed_out(now, &room, &nick),
             }
         }

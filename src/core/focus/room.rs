@@ -340,7 +340,7 @@ impl Focus {
             "conference ended"
         );
         let media = std::mem::take(&mut conference.media);
-        self.media_conference_ended(now, room, media);
+        self.media_conference_ended(media);
         if let Some(reservation) = conference.reservation {
             self.delete_reservation(now, room.clone(), reservation.id);
         }

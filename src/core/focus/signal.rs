@@ -4,8 +4,7 @@
 use minidom::Element;
 use xmpp_parsers::jid::{BareJid, FullJid};
 
-use super::media::MediaIqKind;
-use super::Focus;
+use super::{Focus, TimerKey};
 use crate::core::features::Features;
 use crate::core::sources::signaling::{ReceiverSources, SourceAction, SourceFilter, BRIDGE_OWNER};
 use crate::core::sources::{EndpointSources, MediaType, Source};
@@ -28,6 +27,16 @@ pub(super) fn receiver_form(features: &Features, room: &BareJid) -> SourceForm {
             bridge_sources: features.source_names || features.json_sources,
             ssrc_rewriting: features.ssrc_rewriting,
         },
+    }
+}
+
+/// How long source changes are gathered before receivers are told, by conference size
+/// (Jicofo's recommended `source-signaling-delays`: 50 participants → 500 ms, 100 → 1 s).
+fn signaling_delay(participants: usize) -> Option<chrono::Duration> {
+    match participants {
+        0..50 => None,
+        50..100 => Some(chrono::Duration::milliseconds(500)),
+        _ => Some(chrono::Duration::seconds(1)),
     }
 }
 
@@ -92,22 +101,48 @@ impl Focus {
 
     fn propagate(&mut self, now: Time, room: &BareJid, owner: &str, mut change: impl FnMut(&mut ReceiverSources)) {
         let Some(conference) = self.conferences.get_mut(room) else { return };
-        let mut ready = Vec::new();
-        for (nick, receiver) in conference.media.receivers.iter_mut().filter(|(nick, _)| nick.as_str() != owner) {
+        for (_, receiver) in conference.media.receivers.iter_mut().filter(|(nick, _)| nick.as_str() != owner) {
             change(receiver);
-            let active =
-                conference.media.participants.get(nick).and_then(|p| p.session.as_ref()).is_some_and(|s| s.is_active());
-            if active && receiver.has_pending() {
-                ready.push(nick.clone());
+        }
+        match signaling_delay(conference.media.participants.len()) {
+            None => self.flush_all(now, room),
+            // In a large conference changes are gathered for a moment, so that churn nets out
+            // and each receiver gets one source-add/remove for many changes (Jicofo's
+            // `source-signaling-delays`).
+            Some(delay) => {
+                let key = TimerKey::FlushSources(room.clone());
+                if !self.timers.contains(&key) {
+                    self.timers.set(key, Some(now + delay));
+                }
             }
         }
+    }
+
+    /// Every receiver whose session is accepted is told what changed.
+    pub(super) fn flush_all(&mut self, now: Time, room: &BareJid) {
+        let Some(conference) = self.conferences.get(room) else { return };
+        let ready: Vec<String> = conference
+            .media
+            .receivers
+            .iter()
+            .filter(|(nick, receiver)| {
+                receiver.has_pending()
+                    && conference
+                        .media
+                        .participants
+                        .get(*nick)
+                        .and_then(|p| p.session.as_ref())
+                        .is_some_and(|s| s.is_active())
+            })
+            .map(|(nick, _)| nick.clone())
+            .collect();
         for nick in ready {
             self.flush_sources(now, room, &nick);
         }
     }
 
     /// Sends `nick` what changed since it was last told (source-remove first, then source-add).
-    pub(super) fn flush_sources(&mut self, now: Time, room: &BareJid, nick: &str) {
+    pub(super) fn flush_sources(&mut self, _now: Time, room: &BareJid, nick: &str) {
         let Some(form) = self.form_of(room, nick) else { return };
         let Some(conference) = self.conferences.get_mut(room) else { return };
         let Some(sid) = conference.media.participants.get(nick).and_then(|p| p.session.as_ref()).map(|s| s.sid.clone())
@@ -134,7 +169,7 @@ impl Focus {
                 }
                 SourcesPayload::Jingle(_) => continue,
             }
-            self.send_media_iq(now, &to, "set", element, MediaIqKind::Notify);
+            self.send_notify_iq(&to, "set", element);
         }
     }
 }

@@ -332,3 +332,42 @@ fn start_muted_from_the_request_mutes_participants_beyond_the_limit() {
         "the second exceeds startAudioMuted=1; an unreadable video limit is none"
     );
 }
+
+#[cfg(test)]
+mod review;
+
+#[test]
+fn a_participant_left_alone_loses_its_session_and_gets_one_when_someone_joins() {
+    let mut h = two_on_first_bridge();
+    h.participant(ROOM, "bob", false);
+    h.take_sent();
+    h.advance(19);
+    assert!(jingles(&h.take_sent(), "session-terminate").is_empty(), "not before the timeout");
+    h.advance(1);
+    let sent = h.take_sent();
+    let terminate = jingles(&sent, "session-terminate");
+    assert_eq!(terminate.len(), 1);
+    assert!(String::from(terminate[0]).contains("expired"));
+    assert!(colibri_requests(&sent).iter().any(|r| String::from(r).contains("expire")), "the bridge frees it");
+    h.media_participant("carol");
+    assert_eq!(creates(&h.take_sent()).len(), 2, "alice and carol are invited");
+}
+
+#[test]
+fn jingle_for_an_earlier_session_is_answered_as_jicofo_does() {
+    let mut h = two_on_first_bridge();
+    let old = h.focus.conferences_for_tests(ROOM).media.participants["alice"].session.as_ref().unwrap().sid.clone();
+    h.bridge_left("jvb-1");
+    for request in creates(&h.take_sent()) {
+        h.allocate(&request, 10001);
+    }
+    let accept = format!("<jingle xmlns='urn:xmpp:jingle:1' action='session-accept' sid='{old}'/>");
+    let reply = h.jingle_from("alice", "old1", &accept);
+    assert_eq!(
+        error_of(&reply).defined_condition,
+        xmpp_parsers::stanza_error::DefinedCondition::Gone { new_address: None }
+    );
+    let info = format!("<jingle xmlns='urn:xmpp:jingle:1' action='transport-info' sid='{old}'/>");
+    let reply = h.jingle_from("alice", "old2", &info);
+    assert_eq!(error_of(&reply).defined_condition, xmpp_parsers::stanza_error::DefinedCondition::ItemNotFound);
+}

@@ -393,3 +393,28 @@ fn source_add_contents_carry_one_description_per_media() {
     let SourcesPayload::Jingle(empty) = encode(&form, []) else { unreachable!() };
     assert!(empty.is_empty() && SourcesPayload::Jingle(empty.clone()).is_empty() && empty.into_contents().is_empty());
 }
+
+/// Source text goes into every other participant's SDP: only what SDP takes is accepted.
+#[test]
+fn msids_and_names_that_would_break_receivers_sdp_are_refused() {
+    let content = |source: &str| -> Element {
+        format!("<content xmlns='urn:xmpp:jingle:1' name='audio'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'>{source}</description></content>").parse().unwrap()
+    };
+    let with_msid = |msid: &str| {
+        content(&format!(
+            "<source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='1'><parameter name='msid' value='{msid}'/></source>"
+        ))
+    };
+    assert!(parse_content(&with_msid("stream track")).is_ok());
+    assert!(parse_content(&with_msid("{4b5c-9d} 7a0e-11")).is_ok());
+    assert!(parse_content(&with_msid("stream")).is_ok());
+    for bad in ["a b c", "s t&#13;&#10;a=candidate:1 1 udp 1 203.0.113.66 3478 typ host", "s  t", " s", "s:t x"] {
+        let err = parse_content(&with_msid(bad)).unwrap_err();
+        assert!(err.text().starts_with("Invalid msid: "), "{bad}: {err}");
+    }
+    let named =
+        |name: &str| content(&format!("<source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='1' name='{name}'/>"));
+    assert!(parse_content(&named("abcd1234-a0")).is_ok());
+    assert!(parse_content(&named("a b")).unwrap_err().text().starts_with("Invalid source name: "));
+    assert!(parse_content(&named("x&#10;y")).is_err());
+}
