@@ -100,15 +100,17 @@ async fn a_killed_bridge_moves_everyone_to_the_other_within_five_seconds() -> Re
     let second = bridge(&prosody, "jvb-2").await?;
 
     first.kill().await;
-    let started = tokio::time::Instant::now();
+    // The bound: everyone is on the other bridge within 5 s of the kill.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
     for (p, old) in [(&alice, &alice_init), (&bob, &bob_init)] {
-        let terminate = p.expect_jingle("session-terminate", Duration::from_secs(5)).await?;
+        let terminate = p.expect_jingle("session-terminate", left()).await?;
         assert_eq!(terminate.attr("sid"), old.attr("sid"));
-        let init = p.expect_jingle("session-initiate", Duration::from_secs(5)).await?;
+        let init = p.expect_jingle("session-initiate", left()).await?;
         assert_eq!(participant::candidate_port(&init), Some(second.udp_addr().port()));
         assert_ne!(participant::bridge_session(&init), participant::bridge_session(old));
     }
-    assert!(started.elapsed() < Duration::from_secs(5), "moved in {:?}", started.elapsed());
+    println!("both participants re-invited on the other bridge {:?} after the kill", Duration::from_secs(5) - left());
     Ok(())
 }
 
