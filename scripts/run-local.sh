@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs jitsi-focus on a local stack, all on 127.0.0.1: Prosody from Debian with a generated
-# config (domain meet.test), the demo reservation API (rooms named blocked* are refused) and
-# jitsi-focus in the foreground. Ctrl-C stops everything.
+# config (domain meet.test), the demo reservation API (rooms named blocked* are refused), a test
+# video bridge (tests/test-bridge: real ICE/DTLS, no media forwarding yet) in the brewery
+# jvbbrewery@internal.meet.test, and jitsi-focus in the foreground. Ctrl-C stops everything.
 #
 # In another terminal:  scripts/try-room.sh hello        -> joins (the reservation is granted)
 #                       scripts/try-room.sh blocked-demo -> refused with the API's message
@@ -9,9 +10,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 run="$root/target/local-stack"
 "$root/scripts/install-deps.sh"
-cargo build --release --manifest-path "$root/Cargo.toml"
+cargo build --release --manifest-path "$root/Cargo.toml" -p jitsi-focus -p jitsi-test-bridge
 
-for port in 15222 15280 15347 18080; do
+for port in 15222 15280 15347 18080 20000; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         echo "port 127.0.0.1:$port is in use (another Prosody or local stack?); stop it first" >&2
         exit 1
@@ -47,6 +48,10 @@ Component "conference.meet.test" "muc"
     restrict_room_creation = true
     muc_room_locking = false
     muc_room_default_public_jids = true
+Component "internal.meet.test" "muc"
+    admins = { "focus.meet.test" }
+    muc_room_locking = false
+    muc_room_default_public_jids = true
 Component "focus.meet.test"
     component_secret = "local-secret"
 LUA
@@ -61,6 +66,8 @@ enabled = true
 base_url = "http://127.0.0.1:18080"
 [state]
 directory = "$run/state"
+[bridges]
+brewery = "jvbbrewery@internal.meet.test"
 TOML
 
 pids=()
@@ -68,6 +75,9 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 python3 "$root/scripts/demo-reservation-server.py" 18080 & pids+=($!)
 prosody -F --config "$run/prosody.cfg.lua" & pids+=($!)
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/15222) 2>/dev/null && break; sleep 0.1; done
+"$root/target/release/jitsi-test-bridge" --xmpp 127.0.0.1:15222 --domain meet.test \
+    --brewery jvbbrewery@internal.meet.test --nick jvb-1 --udp-port 20000 & pids+=($!)
 echo "Prosody: BOSH http://127.0.0.1:15280/http-bind, WebSocket ws://127.0.0.1:15280/xmpp-websocket"
 echo "Try:     scripts/try-room.sh hello   and   scripts/try-room.sh blocked-demo"
 "$root/target/release/jitsi-focus" --config "$run/jitsi-focus.toml" run & pids+=($!)
