@@ -2,7 +2,7 @@
 //! Jingle session, the conference's sources and what each receiver still has to be told.
 //! The focus's media logic ([`super::focus`]'s `media` and `jingle` modules) works on it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use xmpp_parsers::jid::FullJid;
 
@@ -25,6 +25,10 @@ pub struct ConferenceMedia {
     /// Moderator-controlled start-muted settings from the room (§7.4).
     pub start_audio_muted: Option<usize>,
     pub start_video_muted: Option<usize>,
+    /// Ids of the focus's media IQs for this conference still awaited, so that those of a
+    /// participant that left (or of the whole conference when it ends) are forgotten then
+    /// rather than held until their timeout.
+    pub iqs: BTreeSet<String>,
 }
 
 impl ConferenceMedia {

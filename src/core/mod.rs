@@ -16,6 +16,8 @@ pub mod media;
 pub mod offer;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod proptests_media;
 pub mod reservation;
 pub mod sources;
 #[cfg(test)]

@@ -126,7 +126,7 @@ impl Focus {
             }
             Action::SourceAdd => {
                 let incoming = parse_sources(&jingle)?;
-                let added = self.add_sources(&room, &nick, incoming)?;
+                let added = self.add_sources(now, &room, &nick, incoming)?;
                 self.after_source_change(now, &room, &nick);
                 self.propagate_add(now, &room, &nick, &added);
                 Ok(())
@@ -221,6 +221,7 @@ impl Focus {
 
     fn add_sources(
         &mut self,
+        now: Time,
         room: &BareJid,
         nick: &str,
         incoming: EndpointSources,
@@ -232,12 +233,34 @@ impl Focus {
         if let Some(taken) = feedback.map(|s| s.ssrc).find(|ssrc| incoming.source(*ssrc).is_some()) {
             return Err((DefinedCondition::BadRequest, format!("SSRC is already used: {taken}.")));
         }
-        conference.media.sources.add(nick, incoming, &limits).map_err(source_error)
+        let added = conference.media.sources.add(nick, incoming, &limits).map_err(source_error)?;
+        // A held source-remove freed its SSRCs in the conference, but the others still have
+        // them: its removal reaches them before anyone's addition of one of those SSRCs, or they
+        // would get the SSRC twice.
+        let holders: Vec<String> = conference
+            .media
+            .participants
+            .iter()
+            .filter(|(_, p)| {
+                let held = p.session.as_ref().and_then(|s| s.held_remove.as_ref());
+                held.is_some_and(|held| held.sources.iter().any(|s| added.source(s.ssrc).is_some()))
+            })
+            .map(|(holder, _)| holder.clone())
+            .collect();
+        for holder in holders {
+            self.timers.set(TimerKey::HeldRemove(room.clone(), holder.clone()), None);
+            let held =
+                self.media_mut(room, &holder).and_then(|m| m.session.as_mut()).and_then(|s| s.held_remove.take());
+            if let Some(held) = held {
+                self.release_held_remove(now, room, &holder, &held);
+            }
+        }
+        Ok(added)
     }
 
     fn on_session_accept(&mut self, now: Time, room: &BareJid, nick: &str, jingle: &Jingle) -> Reply {
         let incoming = parse_sources(jingle)?;
-        let added = match self.add_sources(room, nick, incoming) {
+        let added = match self.add_sources(now, room, nick, incoming) {
             Ok(added) => added,
             Err(refusal) => {
                 // Jicofo ends a session whose accept carries invalid sources.

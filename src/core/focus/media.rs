@@ -67,6 +67,30 @@ pub(super) enum MediaIqKind {
     HealthCheck(HealthCheckId),
 }
 
+impl MediaIqKind {
+    /// The conference the IQ is for (health checks are for no conference).
+    fn room(&self) -> Option<&BareJid> {
+        match self {
+            MediaIqKind::Disco { room, .. }
+            | MediaIqKind::Allocate { room, .. }
+            | MediaIqKind::Update { room, .. }
+            | MediaIqKind::Initiate { room, .. } => Some(room),
+            MediaIqKind::HealthCheck(_) => None,
+        }
+    }
+
+    /// The participant it is for.
+    fn nick(&self) -> Option<&str> {
+        match self {
+            MediaIqKind::Disco { nick, .. }
+            | MediaIqKind::Allocate { nick, .. }
+            | MediaIqKind::Update { nick, .. }
+            | MediaIqKind::Initiate { nick, .. } => Some(nick),
+            MediaIqKind::HealthCheck(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct MediaIq {
     /// Who must answer: a bridge's or an occupant's full JID.
@@ -96,6 +120,9 @@ impl Focus {
             .with_attr("to", to.to_string())
             .with_child(payload);
         self.out.send(iq);
+        if let Some(conference) = kind.room().and_then(|room| self.conferences.get_mut(room)) {
+            conference.media.iqs.insert(id.clone());
+        }
         self.media_iqs.insert(id.clone(), MediaIq { to: to.to_string(), kind });
         let deadline = now + chrono::Duration::seconds(REPLY_TIMEOUT_SECONDS);
         self.timers.set(TimerKey::MediaIq(id.clone()), Some(deadline));
@@ -134,6 +161,7 @@ impl Focus {
         }
         let pending = self.media_iqs.remove(id).expect("looked up above");
         self.timers.set(TimerKey::MediaIq(id.to_owned()), None);
+        self.untrack_media_iq(&pending.kind, id);
         let error = (stanza.attr("type") == Some("error")).then(|| Colibri2Error::parse(stanza));
         self.on_media_answer(now, &pending, Some(stanza), error);
         true
@@ -142,7 +170,32 @@ impl Focus {
     /// A media IQ's deadline passed without an answer.
     pub(super) fn media_iq_timed_out(&mut self, now: Time, id: &str) {
         if let Some(pending) = self.media_iqs.remove(id) {
+            self.untrack_media_iq(&pending.kind, id);
             self.on_media_answer(now, &pending, None, None);
+        }
+    }
+
+    fn untrack_media_iq(&mut self, kind: &MediaIqKind, id: &str) {
+        if let Some(conference) = kind.room().and_then(|room| self.conferences.get_mut(room)) {
+            conference.media.iqs.remove(id);
+        }
+    }
+
+    /// Forgets the conference's media IQs that `gone` selects: their answers (and timeouts)
+    /// would change nothing any more, and nothing is held for them.
+    fn forget_media_iqs(&mut self, room: &BareJid, gone: impl Fn(&MediaIqKind) -> bool) {
+        let Some(conference) = self.conferences.get_mut(room) else { return };
+        let ids: Vec<String> = conference
+            .media
+            .iqs
+            .iter()
+            .filter(|id| self.media_iqs.get(*id).is_none_or(|iq| gone(&iq.kind)))
+            .cloned()
+            .collect();
+        for id in ids {
+            conference.media.iqs.remove(&id);
+            self.media_iqs.remove(&id);
+            self.timers.set(TimerKey::MediaIq(id), None);
         }
     }
 
@@ -278,6 +331,8 @@ impl Focus {
         for receiver in conference.media.receivers.values_mut() {
             receiver.forget(nick);
         }
+        // Its disco, allocation, session-initiate and updates: nobody waits for them now.
+        self.forget_media_iqs(room, |kind| kind.nick() == Some(nick));
         if let Some(session) = media.session {
             if session.held_remove.is_some() {
                 self.timers.set(TimerKey::HeldRemove(room.clone(), nick.to_owned()), None);
@@ -560,6 +615,11 @@ impl Focus {
         }
         let Some(session) = media.session.take() else { return };
         media.remember_sid(&session.sid);
+        // The answers to its allocation and session-initiate no longer matter.
+        self.forget_media_iqs(room, |kind| match kind {
+            MediaIqKind::Allocate { sid, .. } | MediaIqKind::Initiate { sid, .. } => *sid == session.sid,
+            _ => false,
+        });
         let mut removed =
             self.conferences.get_mut(room).map(|c| c.media.sources.remove_endpoint(nick)).unwrap_or_default();
         if let Some(held) = &session.held_remove {
@@ -603,7 +663,14 @@ impl Focus {
             let endpoint = Endpoint { expire: true, ..Endpoint::new(nick) };
             let request = ConferenceModify { meeting_id, endpoints: vec![endpoint], ..ConferenceModify::default() };
             let kind = MediaIqKind::Update { room: room.clone(), bridge_session, nick: nick.to_owned() };
-            self.send_media_iq(now, bridge, "get", request.to_element(), kind);
+            match self.media_mut(room, nick) {
+                Some(media) if media.awaited_updates < MAX_AWAITED_UPDATES_PER_PARTICIPANT => {
+                    media.awaited_updates += 1;
+                    self.send_media_iq(now, bridge, "get", request.to_element(), kind);
+                }
+                // A participant that left (or has its maximum of updates awaited): nobody waits.
+                _ => self.send_notify_iq(bridge, "get", request.to_element()),
+            }
         }
     }
 
@@ -634,6 +701,10 @@ impl Focus {
     /// The conference ends: every bridge session is expired (participants' sessions end with
     /// the room). Nothing waits for the answers: the conference is gone.
     pub(super) fn media_conference_ended(&mut self, media: crate::core::media::ConferenceMedia) {
+        for id in &media.iqs {
+            self.media_iqs.remove(id);
+            self.timers.set(TimerKey::MediaIq(id.clone()), None);
+        }
         for (bridge, session) in &media.colibri.by_bridge {
             let request = ConferenceModify {
                 meeting_id: session.meeting_id.clone(),

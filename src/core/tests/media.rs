@@ -371,3 +371,143 @@ fn jingle_for_an_earlier_session_is_answered_as_jicofo_does() {
     let reply = h.jingle_from("alice", "old2", &info);
     assert_eq!(error_of(&reply).defined_condition, xmpp_parsers::stanza_error::DefinedCondition::ItemNotFound);
 }
+
+// Found by the media property tests (src/core/proptests_media.rs).
+
+/// Harness with `names` in ROOM, each with a session on jvb-1 that it accepted (no sources).
+fn accepted(names: &[&str]) -> Harness {
+    let mut h = Harness::media_live();
+    h.bridge("jvb-1", "");
+    for name in names {
+        h.media_participant(name);
+    }
+    for request in creates(&h.take_sent()) {
+        h.allocate(&request, 10000);
+    }
+    for initiate in jingles(&h.take_sent(), "session-initiate").into_iter().cloned().collect::<Vec<_>>() {
+        h.answer(&initiate, None);
+    }
+    for name in names {
+        let sid = sid_of(&h, name);
+        let reply = h.jingle_from(
+            name,
+            &format!("acc-{name}"),
+            &format!("<jingle xmlns='urn:xmpp:jingle:1' action='session-accept' sid='{sid}'/>"),
+        );
+        assert_eq!(reply.attr("type"), Some("result"));
+    }
+    h.take_sent();
+    h
+}
+
+fn sid_of(h: &Harness, nick: &str) -> String {
+    h.focus.conferences_for_tests(ROOM).media.participants[nick].session.as_ref().unwrap().sid.clone()
+}
+
+fn audio_content(ssrc: u32, msid: Option<&str>) -> String {
+    let msid = msid.map(|m| format!("<parameter name='msid' value='{m}'/>")).unwrap_or_default();
+    format!("<content name='audio'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='{ssrc}'>{msid}</source></description></content>")
+}
+
+/// Replays the source-add/remove sent to `nick` as its client would: (SSRC, owner) pairs added
+/// and removed in order; panics if one is added twice or a removal removes nothing.
+fn replay_view(sent: &[Element], nick: &str) -> Vec<(u32, String)> {
+    let mut view: Vec<(u32, String)> = Vec::new();
+    for stanza in sent.iter().filter(|s| s.attr("to") == Some(&*format!("{ROOM}/{nick}"))) {
+        let Some(jingle) = stanza.get_child("jingle", crate::xmpp::ns::JINGLE) else { continue };
+        let add = match jingle.attr("action") {
+            Some("source-add") => true,
+            Some("source-remove") => false,
+            _ => continue,
+        };
+        let sources = jingle
+            .children()
+            .flat_map(|c| c.children())
+            .flat_map(|d| d.children())
+            .filter(|s| s.name() == "source" && s.ns() == crate::xmpp::ns::SSMA);
+        for source in sources {
+            let ssrc: u32 = source.attr("ssrc").unwrap().parse().unwrap();
+            let owner = source
+                .get_child("ssrc-info", crate::xmpp::ns::JITMEET)
+                .and_then(|i| i.attr("owner"))
+                .unwrap()
+                .to_owned();
+            let known = view.iter().position(|(s, _)| *s == ssrc);
+            match (add, known) {
+                (true, None) => view.push((ssrc, owner)),
+                (true, Some(i)) => panic!("{nick} told of SSRC {ssrc} ({owner}) while it has it from {}", view[i].1),
+                (false, Some(i)) if view[i].1 == owner => {
+                    view.remove(i);
+                }
+                (false, _) => panic!("{nick} told to remove SSRC {ssrc} ({owner}), which it does not have: {view:?}"),
+            }
+        }
+    }
+    view
+}
+
+/// A source-remove of sources the focus gave msids is held (a possible msid flip), but the
+/// SSRCs were already free in the conference: alice's session-accept signalled one again, and
+/// bob — who had been queued the first version — got a source-add with SSRC 1111 twice.
+#[test]
+fn an_ssrc_signalled_again_while_its_removal_is_held_reaches_the_others_once() {
+    let mut h = two_on_first_bridge();
+    let alice = sid_of(&h, "alice");
+    let jingle = |action: &str, content: &str| {
+        format!("<jingle xmlns='urn:xmpp:jingle:1' action='{action}' sid='{alice}'>{content}</jingle>")
+    };
+    assert_eq!(
+        h.jingle_from("alice", "a1", &jingle("source-add", &audio_content(1111, None))).attr("type"),
+        Some("result")
+    );
+    assert_eq!(
+        h.jingle_from("alice", "a2", &jingle("source-remove", &audio_content(1111, None))).attr("type"),
+        Some("result")
+    );
+    let accept = jingle("session-accept", &audio_content(1111, Some("s t")));
+    assert_eq!(h.jingle_from("alice", "a3", &accept).attr("type"), Some("result"));
+    let bob = sid_of(&h, "bob");
+    h.jingle_from("bob", "b1", &format!("<jingle xmlns='urn:xmpp:jingle:1' action='session-accept' sid='{bob}'/>"));
+    h.advance(2);
+    let view = replay_view(&h.take_sent(), "bob");
+    assert_eq!(view, [(1111, format!("{ROOM}/alice"))]);
+}
+
+/// The same with another participant's SSRC: while alice's removal of 2222 is held, bob signals
+/// 2222 (the conference has it free); carol still has it from alice and must hear the removal
+/// before bob's addition.
+#[test]
+fn an_ssrc_taken_over_while_its_removal_is_held_is_removed_first() {
+    let mut h = accepted(&["alice", "bob", "carol"]);
+    let (alice, bob) = (sid_of(&h, "alice"), sid_of(&h, "bob"));
+    let jingle = |action: &str, sid: &str, content: &str| {
+        format!("<jingle xmlns='urn:xmpp:jingle:1' action='{action}' sid='{sid}'>{content}</jingle>")
+    };
+    h.jingle_from("alice", "a1", &jingle("source-add", &alice, &audio_content(2222, None)));
+    h.jingle_from("alice", "a2", &jingle("source-remove", &alice, &audio_content(2222, None)));
+    let reply = h.jingle_from("bob", "b1", &jingle("source-add", &bob, &audio_content(2222, Some("b t"))));
+    assert_eq!(reply.attr("type"), Some("result"));
+    h.advance(2);
+    let view = replay_view(&h.take_sent(), "carol");
+    assert_eq!(view, [(2222, format!("{ROOM}/bob"))]);
+}
+
+/// A participant that left kept its media IQs (disco#info, allocation, session-initiate,
+/// updates) until their 15 s timeout: a join/leave loop grew `media_iqs` without bound, and an
+/// ended conference held all of its own.
+#[test]
+fn departed_participants_and_ended_conferences_hold_no_media_iqs() {
+    let mut h = Harness::media_live();
+    h.bridge("jvb-1", "");
+    h.media_participant("alice");
+    for _ in 0..50 {
+        h.participant(ROOM, "bob", true);
+        h.participant(ROOM, "bob", false);
+    }
+    let footprint = h.focus.footprint();
+    assert!(footprint.media_iqs <= footprint.bridges + 6 * footprint.participants, "{footprint:?}");
+    h.participant(ROOM, "alice", false);
+    let footprint = h.focus.footprint();
+    assert_eq!(footprint.conferences, 0);
+    assert!(footprint.media_iqs <= footprint.bridges, "{footprint:?}");
+}
