@@ -214,16 +214,6 @@ pub fn session_initiate(offer: &Offer, allocation: &Allocation, parts: InitiateP
     element
 }
 
-/// `<iq type='set'>` around a Jingle element, from the focus to an occupant.
-pub fn jingle_iq(id: &str, from: &FullJid, to: &FullJid, jingle: Element) -> Element {
-    elem("iq", ns::STREAM)
-        .with_attr("type", "set")
-        .with_attr("id", id)
-        .with_attr("from", from.to_string())
-        .with_attr("to", to.to_string())
-        .with_child(jingle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

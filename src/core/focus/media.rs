@@ -112,14 +112,7 @@ impl Focus {
         payload: Element,
         kind: MediaIqKind,
     ) -> String {
-        let id = format!("jm-{}", self.out.id());
-        let iq = elem("iq", ns::STREAM)
-            .with_attr("type", type_)
-            .with_attr("id", &id)
-            .with_attr("from", self.focus_jid.to_string())
-            .with_attr("to", to.to_string())
-            .with_child(payload);
-        self.out.send(iq);
+        let id = self.send_iq("jm", to, type_, payload);
         if let Some(conference) = kind.room().and_then(|room| self.conferences.get_mut(room)) {
             conference.media.iqs.insert(id.clone());
         }
@@ -133,7 +126,12 @@ impl Focus {
     /// mutes, expires of dropped sessions): nothing is kept for it, so that busy signalling
     /// holds no memory.
     pub(super) fn send_notify_iq(&mut self, to: &FullJid, type_: &str, payload: Element) {
-        let id = format!("jn-{}", self.out.id());
+        self.send_iq("jn", to, type_, payload);
+    }
+
+    /// Sends an IQ from our real JID with a fresh id (`PREFIX-N`) and returns the id.
+    fn send_iq(&mut self, prefix: &str, to: &FullJid, type_: &str, payload: Element) -> String {
+        let id = format!("{prefix}-{}", self.out.id());
         let iq = elem("iq", ns::STREAM)
             .with_attr("type", type_)
             .with_attr("id", &id)
@@ -141,6 +139,7 @@ impl Focus {
             .with_attr("to", to.to_string())
             .with_child(payload);
         self.out.send(iq);
+        id
     }
 
     /// Whether `bridge_session` is still the conference's session on `bridge`: answers about
