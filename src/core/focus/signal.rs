@@ -143,6 +143,11 @@ impl Focus {
 
     /// Sends `nick` what changed since it was last told (source-remove first, then source-add).
     pub(super) fn flush_sources(&mut self, _now: Time, room: &BareJid, nick: &str) {
+        if !self.out.connected {
+            // It would reach the participant after the reconnection, which ends every session
+            // (and the participant may have left meanwhile): nothing to tell.
+            return;
+        }
         let Some(form) = self.form_of(room, nick) else { return };
         let Some(conference) = self.conferences.get_mut(room) else { return };
         let Some(sid) = conference.media.participants.get(nick).and_then(|p| p.session.as_ref()).map(|s| s.sid.clone())

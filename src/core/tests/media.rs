@@ -511,3 +511,28 @@ fn departed_participants_and_ended_conferences_hold_no_media_iqs() {
     assert_eq!(footprint.conferences, 0);
     assert!(footprint.media_iqs <= footprint.bridges, "{footprint:?}");
 }
+
+/// Source signalling that fell due while the component link was down (here a held
+/// source-remove released by its timer) was queued and sent after the reconnection — right
+/// before the session-terminate that ends those very sessions, to participants that may have
+/// left (and come back as another client) meanwhile.
+#[test]
+fn no_source_signalling_is_queued_while_the_link_is_down() {
+    let mut h = accepted(&["alice", "bob"]);
+    let alice = sid_of(&h, "alice");
+    let jingle = |action: &str| {
+        format!(
+            "<jingle xmlns='urn:xmpp:jingle:1' action='{action}' sid='{alice}'>{}</jingle>",
+            audio_content(3333, None)
+        )
+    };
+    h.jingle_from("alice", "a1", &jingle("source-add"));
+    h.jingle_from("alice", "a2", &jingle("source-remove"));
+    h.take_sent();
+    h.input(Input::Disconnected);
+    h.advance(2);
+    h.input(Input::Connected);
+    let sent = h.take_sent();
+    assert!(jingles(&sent, "source-remove").is_empty(), "stale source-remove after the reconnection: {sent:?}");
+    assert_eq!(jingles(&sent, "session-terminate").len(), 2);
+}
