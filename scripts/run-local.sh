@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Runs jitsi-focus on a local stack, all on 127.0.0.1: Prosody from Debian with a generated
 # config (domain meet.test), the demo reservation API (rooms named blocked* are refused), a test
-# video bridge (tests/test-bridge: real ICE/DTLS, no media forwarding yet) in the brewery
-# jvbbrewery@internal.meet.test, and jitsi-focus in the foreground. Ctrl-C stops everything.
+# video bridge (tests/test-bridge) in the brewery jvbbrewery@internal.meet.test, the demo page
+# server (demo/server.js, port 18000, the real Jitsi client over Prosody's BOSH), and jitsi-focus
+# in the foreground. Once the focus has connected to Prosody it prints
+# "Demo page: http://127.0.0.1:18000/". Ctrl-C stops everything.
 #
+# In a browser:         http://127.0.0.1:18000/hello in two tabs -> a call between them
+#                       http://127.0.0.1:18000/blocked-demo     -> the API's refusal, shown
 # In another terminal:  scripts/try-room.sh hello        -> joins (the reservation is granted)
 #                       scripts/try-room.sh blocked-demo -> refused with the API's message
 set -euo pipefail
@@ -12,7 +16,7 @@ run="$root/target/local-stack"
 "$root/scripts/install-deps.sh"
 cargo build --release --manifest-path "$root/Cargo.toml" -p jitsi-focus -p jitsi-test-bridge
 
-for port in 15222 15280 15347 18080 20000; do
+for port in 15222 15280 15347 18000 18080 20000; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         echo "port 127.0.0.1:$port is in use (another Prosody or local stack?); stop it first" >&2
         exit 1
@@ -78,7 +82,30 @@ prosody -F --config "$run/prosody.cfg.lua" & pids+=($!)
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/15222) 2>/dev/null && break; sleep 0.1; done
 "$root/target/release/jitsi-test-bridge" --xmpp 127.0.0.1:15222 --domain meet.test \
     --brewery jvbbrewery@internal.meet.test --nick jvb-1 --udp-port 20000 & pids+=($!)
+node "$root/demo/server.js" --port 18000 --service http://127.0.0.1:15280/http-bind \
+    >"$run/demo-server.log" & pids+=($!)
+demo_pid=$!
 echo "Prosody: BOSH http://127.0.0.1:15280/http-bind, WebSocket ws://127.0.0.1:15280/xmpp-websocket"
 echo "Try:     scripts/try-room.sh hello   and   scripts/try-room.sh blocked-demo"
 "$root/target/release/jitsi-focus" --config "$run/jitsi-focus.toml" run & pids+=($!)
-wait "${pids[-1]}"
+focus_pid=$!
+
+# The stack is up once Prosody has authenticated the focus component and the demo server
+# listens: both write a line saying so, which is polled for (the focus reconnects on its own if
+# Prosody was not ready yet).
+up=""
+for _ in $(seq 300); do
+    if grep -q 'focus.meet.test:component.*successfully authenticated' "$run/prosody/prosody.log" 2>/dev/null \
+        && grep -q '^listening ' "$run/demo-server.log" 2>/dev/null; then
+        up=yes
+        break
+    fi
+    kill -0 "$focus_pid" 2>/dev/null && kill -0 "$demo_pid" 2>/dev/null || break
+    sleep 0.1
+done
+if [ -n "$up" ]; then
+    echo "Demo page: http://127.0.0.1:18000/"
+else
+    echo "the stack did not come up: see the output above, $run/prosody/prosody.log and $run/demo-server.log" >&2
+fi
+wait "$focus_pid"
