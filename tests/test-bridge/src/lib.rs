@@ -3,7 +3,8 @@
 //!
 //! It logs in to an XMPP server as a c2s client, joins the brewery room with JVB's stats in its
 //! presence, answers health checks and Colibri2 `conference-modify` requests as JVB does, and
-//! runs real ICE and DTLS (str0m) for the endpoints it allocates. Failure switches make it fail
+//! runs real ICE and DTLS (str0m) for the endpoints it allocates, forwarding their media to each
+//! other. Failure switches make it fail
 //! as a real bridge can: failing or silent health checks, Colibri2 errors or silence, drain,
 //! graceful shutdown, shutting down, leaving the brewery, or dying.
 //!
@@ -27,6 +28,7 @@ pub mod colibri2;
 mod config;
 mod error;
 mod health;
+mod local;
 mod media;
 mod switches;
 mod view;
@@ -36,6 +38,7 @@ mod xmpp;
 pub use bridge::TestBridge;
 pub use config::{Login, TestBridgeConfig};
 pub use error::BridgeError;
+pub use local::LocalBridge;
 pub use switches::{ColibriFailure, ColibriMode, HealthMode, Switches};
 pub use view::{BridgeView, ConferenceView, Counters, EndpointKey, EndpointView, TransportState};
 pub use xmpp::XmppError;

@@ -73,6 +73,10 @@ pub struct TransportState {
     pub data_channel: Option<String>,
     /// The transport failed (str0m error), with why.
     pub failure: Option<String>,
+    /// RTP packets received from this endpoint (published at most every 100 ms).
+    pub rtp_received: u64,
+    /// RTP packets forwarded to this endpoint (published at most every 100 ms).
+    pub rtp_sent: u64,
 }
 
 /// Counters of what the bridge received and did.
@@ -92,6 +96,15 @@ pub struct Counters {
     pub ice_connected: u64,
     /// Endpoints whose DTLS connected.
     pub dtls_connected: u64,
+    /// RTP packets received from endpoints (the media counters are published at most every
+    /// 100 ms).
+    pub rtp_received: u64,
+    /// RTP packets forwarded (one per receiver).
+    pub rtp_forwarded: u64,
+    /// RTP packets not forwarded because their sender is force-muted.
+    pub rtp_dropped_muted: u64,
+    /// Keyframe requests passed on to senders.
+    pub keyframe_requests_forwarded: u64,
 }
 
 /// Everything observable about a running bridge.

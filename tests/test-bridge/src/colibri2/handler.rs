@@ -22,7 +22,14 @@ pub const CAP_SOURCE_NAMES: &str = "source-names";
 /// Where endpoints get their ICE/DTLS transport (the str0m runtime, or a fake in tests).
 pub trait EndpointTransports {
     /// Creates the endpoint's transport; returns what the create answer describes.
-    fn create(&mut self, key: &EndpointKey, ice_controlling: bool) -> Result<LocalTransport, String>;
+    /// `media` are the Colibri2 media of the create: their payload types and header
+    /// extensions are what the endpoint's packets use.
+    fn create(
+        &mut self,
+        key: &EndpointKey,
+        ice_controlling: bool,
+        media: &[MediaDescription],
+    ) -> Result<LocalTransport, String>;
     /// The endpoint asked for an SCTP association (the bridge is the SCTP server).
     fn start_sctp(&mut self, key: &EndpointKey);
     /// The endpoint's media descriptions (all of them, after this request).
@@ -31,6 +38,8 @@ pub trait EndpointTransports {
     fn set_remote(&mut self, key: &EndpointKey, transport: &IceUdpTransport);
     /// The endpoint's sources (replacing earlier ones).
     fn set_sources(&mut self, key: &EndpointKey, sources: &[MediaSource]);
+    /// The endpoint's force-mute: its media of a muted type is not forwarded.
+    fn set_force_mute(&mut self, key: &EndpointKey, audio: bool, video: bool);
     /// The endpoint is gone.
     fn expire(&mut self, key: &EndpointKey);
 }
@@ -212,7 +221,7 @@ fn handle_endpoint(
             return Err(response::processing("bad-request", "Source name support is mandatory."));
         }
         let local = transports
-            .create(&key, transport.ice_controlling)
+            .create(&key, transport.ice_controlling, &request.media)
             .map_err(|e| response::processing("internal-server-error", e))?;
         let view = EndpointView {
             id: id.to_string(),
@@ -277,6 +286,7 @@ fn handle_endpoint(
     if let Some(mute) = request.force_mute {
         view.force_mute_audio = mute.audio;
         view.force_mute_video = mute.video;
+        transports.set_force_mute(&key, mute.audio, mute.video);
     }
     // An ICE restart (`ice-restart='true'`) is not implemented: like JVB when a restart is
     // unavailable, the answer then carries no transport.

@@ -16,10 +16,16 @@ struct FakeTransports {
     remote: Vec<(EndpointKey, IceUdpTransport)>,
     sources: Vec<(EndpointKey, Vec<MediaSource>)>,
     expired: Vec<EndpointKey>,
+    force_mute: Vec<(EndpointKey, bool, bool)>,
 }
 
 impl EndpointTransports for FakeTransports {
-    fn create(&mut self, key: &EndpointKey, ice_controlling: bool) -> Result<LocalTransport, String> {
+    fn create(
+        &mut self,
+        key: &EndpointKey,
+        ice_controlling: bool,
+        _media: &[MediaDescription],
+    ) -> Result<LocalTransport, String> {
         self.created.push((key.clone(), ice_controlling));
         Ok(LocalTransport {
             ufrag: format!("uf-{}", key.endpoint_id),
@@ -46,6 +52,9 @@ impl EndpointTransports for FakeTransports {
     }
     fn set_sources(&mut self, key: &EndpointKey, sources: &[MediaSource]) {
         self.sources.push((key.clone(), sources.to_vec()));
+    }
+    fn set_force_mute(&mut self, key: &EndpointKey, audio: bool, video: bool) {
+        self.force_mute.push((key.clone(), audio, video));
     }
     fn expire(&mut self, key: &EndpointKey) {
         self.expired.push(key.clone());
