@@ -13,8 +13,8 @@
  *     hasAudioTrack, playing, framesPresented, totalVideoFrames, width, height, firstFrameMs,
  *     createdMs}], timings: {connected, localTracks, joined}, soundBlocked }
  *
- * phase: loading → connecting → joining → joined → left, or failed. Times are milliseconds
- * since the script started.
+ * phase: loading → connecting → joining → joined → leaving → left, or failed. Times are
+ * milliseconds since the script started.
  */
 (function () {
     'use strict';
@@ -70,7 +70,17 @@
         DEMO.phase = phase;
         document.body.dataset.phase = phase;
         $('status').textContent = text;
+        const over = phase === 'failed' || phase === 'left';
+        // Out of the call: the camera and microphone go off, and so does the preview.
+        if (over) { stopLocalTracks(); }
+        $('local-tile').hidden = over;
         updateControls();
+    }
+
+    function stopLocalTracks() {
+        const tracks = localTracks;
+        localTracks = [];
+        return Promise.all(tracks.map(track => track.dispose().catch(() => { /* already gone */ })));
     }
 
     // ------------------------------------------------------------------------ tiles
@@ -305,7 +315,7 @@
                     + `${reason ? ` (${describe(reason)})` : ''}`));
             });
             connection.addEventListener(CE.CONNECTION_DISCONNECTED, reason => {
-                if (DEMO.phase !== 'left' && DEMO.phase !== 'failed') {
+                if (![ 'leaving', 'left', 'failed' ].includes(DEMO.phase)) {
                     showError(`Disconnected from the XMPP service${reason ? `: ${describe(reason)}` : ''}.`);
                     setPhase('failed', 'Not connected. Reload the page to try again.');
                 }
@@ -316,13 +326,19 @@
 
     // Camera and microphone; without them the page still joins, to watch and listen.
     async function createLocalTracks() {
+        let tracks = [];
         try {
-            localTracks = await JMJS.createLocalTracks({ devices: [ 'audio', 'video' ] });
+            tracks = await JMJS.createLocalTracks({ devices: [ 'audio', 'video' ] });
         } catch (e) {
             showError(`Camera and microphone are not available (${describe(e)}): joining without them.`);
-            localTracks = [];
         }
         DEMO.timings.localTracks = now();
+        if (DEMO.phase === 'failed') {
+            // The page gave up while the browser was asking: switch them off again.
+            await Promise.all(tracks.map(track => track.dispose().catch(() => {})));
+            return [];
+        }
+        localTracks = tracks;
         const camera = localTrack('video');
         if (camera) { camera.attach(localTile.video); }
         updateControls();
@@ -379,13 +395,11 @@
     }
 
     async function leave() {
-        setPhase('left', 'Leaving…');
+        setPhase('leaving', 'Leaving…');
         if (conference && conference.isJoined()) {
             try { await conference.leave(); } catch (e) { showError(`Leaving failed: ${describe(e)}`); }
         }
         for (const id of [ ...tiles.keys() ]) { removeTile(id); }
-        for (const track of localTracks) { await track.dispose().catch(() => {}); }
-        localTracks = [];
         DEMO.joined = false;
         if (connection) { await Promise.resolve(connection.disconnect()).catch(() => {}); }
         setPhase('left', 'You left the conference. Reload the page to join again.');

@@ -9,7 +9,7 @@
 //!   screenshot of the first tab is saved (`target/demo-screenshot.png`, or `$DEMO_SCREENSHOT`);
 //!   when the second tab leaves, its tile and list entry go from the first.
 //! - `reservation_refusal_is_shown`: the reservation API refuses the room with 403 and a
-//!   message; the page shows that message, as text.
+//!   message; the page shows that message, as text (`target/demo-refusal-screenshot.png`).
 //! - `server_answers_odd_requests`: the server's routes, path traversal, bad room names and
 //!   malformed HTTP, and a loud refusal to start without the client libraries.
 
@@ -154,17 +154,33 @@ fn screenshot_path() -> PathBuf {
         .unwrap_or_else(|| Path::new(ROOT).join("target/demo-screenshot.png"))
 }
 
+/// Removes a screenshot left by an earlier run, so that it cannot pass for this run's.
+fn fresh_screenshot(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// The screenshot exists, is a 1280x720 PNG and is bigger than flat colour compresses to.
+fn check_screenshot(path: &Path, min_bytes: usize) -> Result<()> {
+    let png = std::fs::read(path).with_context(|| format!("no screenshot at {}", path.display()))?;
+    assert_eq!(png_size(&png)?, (1280, 720), "{}", path.display());
+    assert!(png.len() > min_bytes, "{} is only {} bytes", path.display(), png.len());
+    println!("screenshot: {} ({} bytes)", path.display(), png.len());
+    Ok(())
+}
+
 #[tokio::test]
 async fn two_tabs_see_each_other() -> Result<()> {
     check_browser_stack()?;
     let _one_at_a_time = BROWSER.lock().await;
     let s = stack(None).await?;
     let screenshot = screenshot_path();
-    if let Some(dir) = screenshot.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    // A stale file must not pass for this run's screenshot.
-    let _ = std::fs::remove_file(&screenshot);
+    fresh_screenshot(&screenshot)?;
     let url = format!("{}demo-two-tabs", s.demo.url);
     let args = vec![
         "--url".to_owned(),
@@ -212,12 +228,8 @@ async fn two_tabs_see_each_other() -> Result<()> {
     let listed = after_leave["participants"].as_array().context("participants after leave")?;
     assert!(listed.iter().all(|p| p["id"] != ids[1]), "still listed after leaving: {listed:?}");
 
-    let png = std::fs::read(&screenshot).with_context(|| format!("no screenshot at {}", screenshot.display()))?;
-    assert_eq!(png_size(&png)?, (1280, 720), "screenshot size");
-    // A page of flat colour compresses to a few kilobytes; video tiles do not.
-    assert!(png.len() > 30_000, "the screenshot is only {} bytes", png.len());
-    println!("screenshot: {} ({} bytes)", screenshot.display(), png.len());
-    Ok(())
+    // A page of flat colour compresses to a few kilobytes; two video tiles do not.
+    check_screenshot(&screenshot, 30_000)
 }
 
 /// What the reservation API answers for the refused room: markup and quotes must reach the
@@ -233,6 +245,8 @@ async fn reservation_refusal_is_shown() -> Result<()> {
     let room = "demo-refused";
     api.script_post(room, vec![Reply::json(403, json!({ "message": MESSAGE }))]);
     let s = stack(Some(&api)).await?;
+    let screenshot = Path::new(ROOT).join("target/demo-refusal-screenshot.png");
+    fresh_screenshot(&screenshot)?;
     let args = vec![
         "--url".to_owned(),
         format!("{}{room}", s.demo.url),
@@ -240,6 +254,8 @@ async fn reservation_refusal_is_shown() -> Result<()> {
         "1".to_owned(),
         "--expect-error".to_owned(),
         MESSAGE.to_owned(),
+        "--screenshot".to_owned(),
+        screenshot.display().to_string(),
     ];
     let result = drive(&args).await?;
     let tab = &result["tabs"][0];
@@ -254,7 +270,8 @@ async fn reservation_refusal_is_shown() -> Result<()> {
     // The focus asked the API about this room, once.
     let posts = api.count(|r| r.method == "POST" && r.field("name") == Some(room));
     assert_eq!(posts, 1, "POSTs for {room}: {:?}", api.requests());
-    Ok(())
+    // For people: the page as the refused user sees it (the local preview and the message).
+    check_screenshot(&screenshot, 10_000)
 }
 
 /// Sends raw bytes as one HTTP request and returns the status code and the whole answer.

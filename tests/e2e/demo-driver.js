@@ -10,7 +10,8 @@
  * as a PNG (1280x720). Then the last tab leaves, and the first must drop its tile and its list
  * entry.
  *
- * Refusal (--expect-error TEXT): every tab must show TEXT in its error list without joining.
+ * Refusal (--expect-error TEXT): every tab must show TEXT in its error list without joining
+ * (and --screenshot saves the first tab then).
  *
  * Everything is awaited with page.waitForFunction on window.DEMO (see demo/demo.js); nothing
  * sleeps. Exit codes: 0 all checks held; 1 a check failed (incl. timeouts); 2 bad arguments;
@@ -26,7 +27,8 @@ const USAGE = `usage: node demo-driver.js --url http://127.0.0.1:PORT/ROOM [opti
   --url URL             the demo conference page of one room (demo/server.js)
   --tabs N              how many tabs open it (default 2; 1 only with --expect-error)
   --expect-error TEXT   the tabs must show TEXT as an error and not join (e.g. a reservation refusal)
-  --screenshot FILE     save the first tab as a PNG once every video plays
+  --screenshot FILE     save the first tab as a PNG (1280x720) once every video plays, or once
+                        the expected error shows
   --timeout-ms N        budget for each awaited step (default 30000)
   --out FILE            write the JSON result there
   --chromium PATH       browser binary (default $CHROMIUM or /usr/bin/chromium)
@@ -213,6 +215,10 @@ async function refusal(browser, tabs, o, result) {
         const errorText = await tab.page.evaluate(() => document.getElementById('errors').innerText);
         result.tabs.push({ label: tab.label, state, errorText });
         if (state.joined) { result.reasons.push(`${tab.label} joined instead of showing the error`); }
+    }
+    if (o.screenshot) {
+        await tabs[0].page.screenshot({ path: o.screenshot });
+        result.screenshot = o.screenshot;
     }
 }
 
