@@ -10,8 +10,8 @@
  *
  *   { room, phase, joined, endpointId, displayName, errors: [text], participants: [{id, name,
  *     me}], local: {playing, framesPresented, …}, tiles: [{participantId, label, hasVideoTrack,
- *     hasAudioTrack, playing, framesPresented, totalVideoFrames, width, height, firstFrameMs,
- *     createdMs}], timings: {connected, localTracks, joined}, soundBlocked }
+ *     hasAudioTrack, audioPlaying, playing, framesPresented, totalVideoFrames, width, height,
+ *     firstFrameMs, createdMs}], timings: {connected, localTracks, joined}, soundBlocked }
  *
  * phase: loading → connecting → joining → joined → leaving → left, or failed. Times are
  * milliseconds since the script started.
@@ -469,8 +469,8 @@
             me: li.classList.contains('me') })),
         local: videoState(localTile),
         tiles: Array.from(tiles.values(), tile => Object.assign({ participantId: tile.id,
-            label: tile.label.textContent, hasVideoTrack: !!tile.videoTrack, hasAudioTrack: !!tile.audioTrack },
-        videoState(tile))),
+            label: tile.label.textContent, hasVideoTrack: !!tile.videoTrack, hasAudioTrack: !!tile.audioTrack,
+            audioPlaying: !!tile.audioTrack && !tile.audio.paused }, videoState(tile))),
         timings: Object.assign({}, DEMO.timings),
         soundBlocked: DEMO.soundBlocked
     });

@@ -181,7 +181,8 @@ async fn two_tabs_see_each_other() -> Result<()> {
     let s = stack(None).await?;
     let screenshot = screenshot_path();
     fresh_screenshot(&screenshot)?;
-    let url = format!("{}demo-two-tabs", s.demo.url);
+    // The room the README tells people to open, so that docs/demo.png shows what they will see.
+    let url = format!("{}hello", s.demo.url);
     let args = vec![
         "--url".to_owned(),
         url,
@@ -208,6 +209,8 @@ async fn two_tabs_see_each_other() -> Result<()> {
         assert_eq!(tile["participantId"], other, "tab {i}: {tile}");
         assert_eq!(tile["playing"], true, "tab {i}: {tile}");
         assert!(tile["hasVideoTrack"] == true && tile["hasAudioTrack"] == true, "tab {i}: {tile}");
+        // Its sound has an <audio> element of its own, playing (headless Chromium lets it).
+        assert_eq!(tile["audioPlaying"], true, "tab {i}: {tile}");
         // Frames presented, and more of them later: the video moves.
         let before = tab["framesBefore"].as_u64().context("framesBefore")?;
         let after = tab["framesAfter"].as_u64().context("framesAfter")?;
