@@ -132,7 +132,14 @@ fn watch_bridge(
     (stop, task)
 }
 
-async fn media_call(client: Client, transport: Transport, participants: usize, room: &str) -> Result<()> {
+/// What one media test does besides the call itself.
+#[derive(Default)]
+struct Extra {
+    /// The moderator mutes this participant's audio once media flows.
+    mute_audio_of: Option<usize>,
+}
+
+async fn media_call(client: Client, transport: Transport, participants: usize, room: &str, extra: Extra) -> Result<()> {
     check_browser_stack(client)?;
     let _one_at_a_time = BROWSER.lock().await;
     let started = Instant::now();
@@ -171,6 +178,9 @@ async fn media_call(client: Client, transport: Transport, participants: usize, r
         // The second participant turns its camera on after the call started: its own
         // source-add through the focus to the others.
         args.extend(["--late-video".to_owned(), "1".to_owned()]);
+    }
+    if let Some(target) = extra.mute_audio_of {
+        args.extend(["--mute-audio-of".to_owned(), target.to_string()]);
     }
     let (stop_watching, watcher) = watch_bridge(&bridge);
     let result = drive(&args).await;
@@ -214,6 +224,14 @@ async fn media_call(client: Client, transport: Transport, participants: usize, r
             assert!(removed, "{}: {leaver}'s remote {media} track was not removed", page["endpointId"]);
         }
     }
+    if extra.mute_audio_of.is_some() {
+        // The others stopped getting the muted participant's audio because the bridge dropped
+        // it (the focus's Colibri2 force-mute), not only because the client went quiet.
+        let counters = bridge.counters();
+        assert!(counters.rtp_dropped_muted > 0, "the bridge dropped no muted audio: {counters:?}; {}", result["muted"]);
+        println!("muted: {} (bridge dropped {} packets)", result["muted"], counters.rtp_dropped_muted);
+    }
+    println!("join -> first remote media (ms, per participant and sender): {}", result["firstMedia"]);
     println!(
         "{} {:?} x{participants}: {:.1} s (driver {} ms, lib {})",
         client.lib(),
@@ -227,20 +245,21 @@ async fn media_call(client: Client, transport: Transport, participants: usize, r
 
 #[tokio::test]
 async fn client_2020_two_participants_over_bosh() -> Result<()> {
-    media_call(Client::Dist2020, Transport::Bosh, 2, "media-2020-bosh").await
+    media_call(Client::Dist2020, Transport::Bosh, 2, "media-2020-bosh", Extra::default()).await
 }
 
 #[tokio::test]
 async fn client_2020_two_participants_over_websocket() -> Result<()> {
-    media_call(Client::Dist2020, Transport::WebSocket, 2, "media-2020-ws").await
+    media_call(Client::Dist2020, Transport::WebSocket, 2, "media-2020-ws", Extra::default()).await
 }
 
 #[tokio::test]
 async fn unified_plan_client_three_participants_over_bosh() -> Result<()> {
-    media_call(Client::Lyno2021, Transport::Bosh, 3, "media-2021-bosh").await
+    media_call(Client::Lyno2021, Transport::Bosh, 3, "media-2021-bosh", Extra::default()).await
 }
 
 #[tokio::test]
-async fn unified_plan_client_three_participants_over_websocket() -> Result<()> {
-    media_call(Client::Lyno2021, Transport::WebSocket, 3, "media-2021-ws").await
+async fn unified_plan_client_three_participants_over_websocket_and_moderator_mute() -> Result<()> {
+    let extra = Extra { mute_audio_of: Some(2) };
+    media_call(Client::Lyno2021, Transport::WebSocket, 3, "media-2021-ws", extra).await
 }

@@ -33,6 +33,12 @@ const USAGE = `usage: node media-driver.js --lib dist215|lyno --service URL --ro
   --late-video I          participant I joins with its microphone only and adds its camera once
                           everything has settled (the client's own source-add): the others must then
                           get its remote video track too
+  --mute-audio-of I       once media flows, the first participant (the moderator) mutes participant I's
+                          audio: the others' audio packets from I must stop while its video goes on
+  --kill-pid PID          once media flows, SIGKILL this process (the bridge carrying the conference):
+                          every participant must decode the others' video and receive their audio
+                          again in a new peer connection within --recover-ms
+  --recover-ms N          budget for media to come back after --kill-pid (default 10000)
   --leave-index I         which participant leaves at the end (default: the last); -1: nobody
   --timeout-ms N          budget for each awaited step (default 30000)
   --out FILE              write the JSON result there
@@ -54,10 +60,11 @@ class UsageError extends Error {}
 
 function parseArgs(argv) {
     const o = { lib: null, service: null, room: null, participants: 2, bridgePort: null, leaveIndex: null,
-        lateVideo: null,
+        lateVideo: null, muteAudioOf: null, killPid: null, recoverMs: 10000,
         timeoutMs: 30000, out: null, chromium: process.env.CHROMIUM || '/usr/bin/chromium' };
     const valued = { '--lib': 'lib', '--service': 'service', '--room': 'room', '--participants': 'participants',
         '--bridge-port': 'bridgePort', '--leave-index': 'leaveIndex', '--late-video': 'lateVideo',
+        '--mute-audio-of': 'muteAudioOf', '--kill-pid': 'killPid', '--recover-ms': 'recoverMs',
         '--timeout-ms': 'timeoutMs', '--out': 'out',
         '--chromium': 'chromium' };
     for (let i = 0; i < argv.length; i++) {
@@ -78,7 +85,8 @@ function parseArgs(argv) {
     if (![ 'dist215', 'lyno' ].includes(o.lib)) { throw new UsageError('--lib must be dist215 or lyno'); }
     if (!/^(https?|wss?):\/\//.test(o.service)) { throw new UsageError('--service must be an http:// or ws:// URL'); }
     if (o.room !== o.room.toLowerCase()) { throw new UsageError('--room must be lower case'); }
-    for (const k of [ 'participants', 'timeoutMs', 'bridgePort', 'leaveIndex', 'lateVideo' ]) {
+    for (const k of [ 'participants', 'timeoutMs', 'bridgePort', 'leaveIndex', 'lateVideo', 'muteAudioOf', 'killPid',
+        'recoverMs' ]) {
         if (o[k] === null) { continue; }
         const n = Number(o[k]);
         if (!Number.isInteger(n)) { throw new UsageError(`--${k} must be an integer`); }
@@ -91,6 +99,9 @@ function parseArgs(argv) {
     }
     if (o.leaveIndex === null) { o.leaveIndex = o.participants - 1; }
     if (o.leaveIndex >= o.participants || o.leaveIndex < -1) { throw new UsageError('--leave-index out of range'); }
+    if (o.muteAudioOf !== null && (o.muteAudioOf < 1 || o.muteAudioOf >= o.participants)) {
+        throw new UsageError('--mute-audio-of must name a participant other than the first (the moderator)');
+    }
     if (o.lateVideo !== null && (o.lateVideo < 0 || o.lateVideo >= o.participants)) {
         throw new UsageError('--late-video out of range');
     }
@@ -195,13 +206,14 @@ class Participant {
     }
 
     // Waits until fn (evaluated in the page) is truthy; on timeout fails with what is known.
-    async waitFor(what, fn, arg) {
+    async waitFor(what, fn, arg, timeoutMs) {
+        const timeout = timeoutMs || this.opts.timeoutMs;
         try {
-            const h = await this.page.waitForFunction(fn, arg, { timeout: this.opts.timeoutMs, polling: 100 });
+            const h = await this.page.waitForFunction(fn, arg, { timeout, polling: 100 });
             return h.jsonValue();
         } catch (e) {
             const brief = await this.page.evaluate(() => window.M.brief()).catch(err => String(err));
-            throw new Error(`${what}: not within ${this.opts.timeoutMs} ms (${e.message.split('\n')[0]}); `
+            throw new Error(`${what}: not within ${timeout} ms (${e.message.split('\n')[0]}); `
                 + `state: ${JSON.stringify(brief).slice(0, 1500)}`);
         }
     }
@@ -256,6 +268,37 @@ class Participant {
         }
     }
 
+    // Starts the page's media sampler (getStats every 250 ms).
+    async watchMedia() {
+        await this.page.evaluate(() => window.M.watchMedia(250));
+    }
+
+    // Video frames decoded and audio packets received keep rising from every one of others (what
+    // each sends), in a peer connection other than notPcId (after a bridge move: the new one).
+    async awaitMediaFlowing(others, notPcId, timeoutMs) {
+        const senders = others.map(p => [ p.endpointId, p.sending ]);
+        const what = `${this.label} decoding video and receiving audio from `
+            + `${senders.map(([ id, media ]) => `${id} (${media.join('+')})`).join(', ')}`
+            + `${notPcId ? ` in a new peer connection (not #${notPcId})` : ''}`;
+        await this.waitFor(what, ([ want, not ]) => window.M.flowing(want, not), [ senders, notPcId ], timeoutMs);
+        return this.page.evaluate(() => window.M.media.last);
+    }
+
+    // When media from each other participant first arrived, from this page's CONFERENCE_JOINED.
+    async firstMedia() {
+        return this.page.evaluate(() => {
+            const M = window.M;
+            const joined = M.joinedAt();
+            const firsts = M.media.firsts[Object.keys(M.media.firsts)[0]] || {};
+            const out = {};
+            for (const [ id, f ] of Object.entries(firsts)) {
+                out[id] = { frameMs: f.frame === null ? null : f.frame - joined,
+                    audioMs: f.audio === null ? null : f.audio - joined };
+            }
+            return out;
+        });
+    }
+
     async addVideo() {
         await this.page.evaluate(() => window.M.addVideo());
         this.sending = [ 'audio', 'video' ];
@@ -274,6 +317,7 @@ class Participant {
 
     async snapshot() {
         const s = await this.page.evaluate(() => window.M.state()).catch(e => ({ error: String(e) }));
+        s.rawInbound = await this.page.evaluate(() => window.M.rawInbound()).catch(e => String(e));
         // The endpoint id as it was while joined (myUserId() is gone after leaving).
         return Object.assign({ label: this.label, stats: this.stats, leave: this.left, timings: this.timings }, s,
             { endpointId: this.endpointId || s.endpointId || null });
@@ -385,6 +429,7 @@ async function main() {
         for (const p of participants) {
             await p.join();
             p.timings.joined = Date.now() - started;
+            await p.watchMedia();
         }
         mark('allJoined');
         result.libVersion = await participants[0].page.evaluate(() => window.M.libVersion);
@@ -404,6 +449,13 @@ async function main() {
         await Promise.all(participants.map(p => p.awaitJingleQuiet()));
         await Promise.all(participants.map(p => p.awaitRemoteTracks(participants.filter(q => q !== p))));
         mark('settled');
+
+        // Media goes through the bridge: every participant decodes every other's video and
+        // receives its audio, and both keep rising.
+        await Promise.all(participants.map(p => p.awaitMediaFlowing(participants.filter(q => q !== p))));
+        mark('mediaFlowing');
+        result.firstMedia = {};
+        for (const p of participants) { result.firstMedia[p.label] = await p.firstMedia(); }
 
         // Attribution: every remote track belongs to another participant and carries an SSRC
         // that this participant announced for that media.
@@ -440,6 +492,7 @@ async function main() {
                 j.dir === 'out' && j.action === 'source-add' && j.answer));
             await Promise.all(participants.filter(p => p !== late).map(p => p.awaitRemoteTracks([ late ])));
             await Promise.all(participants.map(p => p.awaitJingleQuiet()));
+            await Promise.all(participants.filter(p => p !== late).map(p => p.awaitMediaFlowing([ late ])));
             mark('lateVideo');
             const after = await Promise.all(participants.map(p => p.snapshot()));
             reasons.push(...misattributed(after));
@@ -451,6 +504,44 @@ async function main() {
                 if (removed.length) { reasons.push(`${st.label}: remote tracks removed: ${JSON.stringify(removed)}`); }
             }
             result.lateVideo = late.label;
+        }
+
+        if (o.muteAudioOf !== null) {
+            // A moderator mutes a participant: the focus tells it and has the bridge drop its
+            // audio (Colibri2 force-mute). The others must stop getting its audio packets
+            // while its video keeps coming (so the connection is alive).
+            const moderator = participants[0];
+            const target = participants[o.muteAudioOf];
+            await moderator.waitFor(`${moderator.label} is a moderator`, () => window.M.isModerator());
+            const before = await Promise.all(participants.filter(p => p !== target).map(p =>
+                p.page.evaluate(id => window.M.audioPacketsOf(id), target.endpointId)));
+            await moderator.page.evaluate(id => window.M.muteAudioOf(id), target.endpointId);
+            const listeners = participants.filter(p => p !== target);
+            await Promise.all(listeners.map(p => p.waitFor(`${p.label}: the audio of ${target.label} stops`,
+                ([ id ]) => window.M.audioStopped(id, 2000), [ target.endpointId ])));
+            const after = await Promise.all(listeners.map(p =>
+                p.page.evaluate(id => window.M.audioPacketsOf(id), target.endpointId)));
+            result.muted = { target: target.label, targetId: target.endpointId,
+                audioPacketsBefore: before, audioPacketsAfter: after };
+            mark('audioMuted');
+        }
+
+        if (o.killPid !== null) {
+            // The bridge dies: the focus must move everyone to another bridge, and media must
+            // come back in new peer connections.
+            const oldPc = {};
+            for (const p of participants) {
+                oldPc[p.label] = await p.page.evaluate(() => window.M.media.last && window.M.media.last.pcId);
+            }
+            process.kill(o.killPid, 'SIGKILL');
+            const killedAt = Date.now();
+            mark('bridgeKilled');
+            const gaps = await Promise.all(participants.map(async p => {
+                await p.awaitMediaFlowing(participants.filter(q => q !== p), oldPc[p.label], o.recoverMs);
+                return [ p.label, Date.now() - killedAt ];
+            }));
+            result.recovery = { gapsMs: Object.fromEntries(gaps), maxMs: Math.max(...gaps.map(g => g[1])) };
+            mark('mediaRecovered');
         }
 
         if (o.leaveIndex >= 0) {
@@ -479,7 +570,10 @@ async function main() {
     mark('total');
     const summary = participants.map(p => `${p.label}=${p.endpointId}`).join(' ');
     result.verdict = result.ok
-        ? `PASS ${o.lib} x${o.participants}: accepted, remote tracks attributed, ICE+DTLS to the bridge`
+        ? `PASS ${o.lib} x${o.participants}: accepted, remote tracks attributed, ICE+DTLS to the bridge, `
+            + 'video decoded and audio received from everyone'
+            + `${result.muted ? `, ${result.muted.target}'s audio stopped after a moderator mute` : ''}`
+            + `${result.recovery ? `, media back ${result.recovery.maxMs} ms after the bridge was killed` : ''}`
             + `${o.leaveIndex >= 0 ? ', tracks removed on leave' : ''} (${summary}; ${timings.total} ms)`
         : `FAIL ${o.lib} x${o.participants}: ${result.reasons.join('; ')}`;
     exitCode = result.ok ? 0 : (result.harnessError ? 3 : 1);

@@ -275,6 +275,114 @@
         return out;
     };
 
+    // Media received, per remote participant, in the current JVB peer connection (the one of
+    // the current Jingle session: a move to another bridge makes a new one, whose counters
+    // start again). Remote SSRCs are attributed with the live remote tracks.
+    let pcSerial = 0;
+    M.rawInbound = async function () {
+        const pc = jvbPeerConnection();
+        if (!pc) { return null; }
+        const out = [];
+        (await pc.getStats()).forEach(r => {
+            if (r.type === 'inbound-rtp') { out.push({ ssrc: r.ssrc, kind: r.kind, mid: r.mid, packetsReceived: r.packetsReceived, framesDecoded: r.framesDecoded }); }
+        });
+        return out;
+    };
+    M.mediaStats = async function () {
+        const pc = jvbPeerConnection();
+        if (!pc) { return null; }
+        if (!pc.__e2eId) { pc.__e2eId = ++pcSerial; }
+        const owners = new Map(M.live().filter(r => r.ssrc !== null).map(r => [ r.ssrc, r ]));
+        const report = await pc.getStats();
+        const byParticipant = {};
+        report.forEach(r => {
+            if (r.type !== 'inbound-rtp') { return; }
+            const owner = owners.get(r.ssrc);
+            if (!owner) { return; }
+            const m = byParticipant[owner.participant] = byParticipant[owner.participant] || {};
+            if (r.kind === 'video') {
+                m.videoSsrc = r.ssrc;
+                m.framesDecoded = r.framesDecoded || 0;
+            } else {
+                m.audioSsrc = r.ssrc;
+                m.audioPackets = r.packetsReceived || 0;
+            }
+        });
+        const session = M.conf && M.conf.jvbJingleSession;
+        return { t: now(), pcId: pc.__e2eId, sid: session ? session.sid : null,
+            connectionState: pc.connectionState, byParticipant };
+    };
+
+    // A sampler of M.mediaStats() (every intervalMs): the last two samples, when media from each
+    // remote participant first arrived in each peer connection, and when each one's audio
+    // counter last moved. Measurement only: the driver awaits conditions on what it records.
+    M.media = { prev: null, last: null, firsts: {}, audioMoved: {}, timer: null, busy: false };
+    M.watchMedia = function (intervalMs) {
+        if (M.media.timer) { return; }
+        M.media.timer = setInterval(async () => {
+            if (M.media.busy) { return; }
+            M.media.busy = true;
+            try {
+                const sample = await M.mediaStats();
+                if (sample) { takeSample(sample); }
+            } catch (e) {
+                M.errors.push(`mediaStats: ${text(e)}`);
+            } finally {
+                M.media.busy = false;
+            }
+        }, intervalMs);
+    };
+    function takeSample(sample) {
+        const before = M.media.last && M.media.last.pcId === sample.pcId ? M.media.last : null;
+        M.media.prev = before;
+        M.media.last = sample;
+        const firsts = M.media.firsts[sample.pcId] = M.media.firsts[sample.pcId] || {};
+        for (const [ id, m ] of Object.entries(sample.byParticipant)) {
+            const f = firsts[id] = firsts[id] || { frame: null, audio: null };
+            if (f.frame === null && m.framesDecoded > 0) { f.frame = sample.t; }
+            if (f.audio === null && m.audioPackets > 0) { f.audio = sample.t; }
+            const was = before && before.byParticipant[id];
+            if (!was || was.audioPackets !== m.audioPackets) { M.media.audioMoved[id] = sample.t; }
+        }
+    }
+    // Between the last two samples of one peer connection (not notPcId), video frames decoded
+    // rose from every sender whose media include 'video', and audio packets received from every
+    // one whose media include 'audio'. senders: [ [ participantId, [ 'audio', 'video' ] ], … ].
+    M.flowing = function (senders, notPcId) {
+        const a = M.media.prev;
+        const b = M.media.last;
+        if (!a || !b || b.pcId === notPcId) { return false; }
+        return senders.every(([ id, media ]) => {
+            const x = a.byParticipant[id];
+            const y = b.byParticipant[id];
+            return !!(x && y && (!media.includes('video') || y.framesDecoded > x.framesDecoded)
+                && (!media.includes('audio') || y.audioPackets > x.audioPackets));
+        });
+    };
+    // id's audio counter has not moved for quietMs while its video frames kept rising.
+    M.audioStopped = function (id, quietMs) {
+        const a = M.media.prev;
+        const b = M.media.last;
+        if (!a || !b || !a.byParticipant[id] || !b.byParticipant[id]) { return false; }
+        const videoRising = b.byParticipant[id].framesDecoded > a.byParticipant[id].framesDecoded;
+        return videoRising && b.t - (M.media.audioMoved[id] || 0) >= quietMs;
+    };
+    M.audioPacketsOf = id => (M.media.last && M.media.last.byParticipant[id]
+        ? M.media.last.byParticipant[id].audioPackets : null);
+    // When CONFERENCE_JOINED fired (page time).
+    M.joinedAt = () => {
+        const e = M.events.find(x => x.name === window.JitsiMeetJS.events.conference.CONFERENCE_JOINED);
+        return e ? e.t : null;
+    };
+
+    // As a moderator: mute another participant's audio (the focus forwards it and has the
+    // bridge enforce it).
+    M.muteAudioOf = function (participantId) {
+        record('e2e', 'e2e.mute_audio_of', [ participantId ]);
+        M.conf.muteParticipant(participantId, 'audio');
+    };
+    M.isModerator = () => !!(M.conf && M.conf.isModerator && M.conf.isModerator());
+
     M.leave = async function (timeoutMs) {
         const limit = timeoutMs || 5000;
         const bounded = (p, ms) => Promise.race([ p, new Promise((_, rej) => setTimeout(
@@ -304,14 +412,15 @@
         remote: M.remote,
         jingle: M.jingle.map(j => ({ dir: j.dir, action: j.action, answer: j.answer })),
         errors: M.errors,
-        failed: M.events.filter(e => /failed|error/i.test(e.name)).map(e => ({ name: e.name, args: e.args }))
+        failed: M.events.filter(e => /failed|error/i.test(e.name)).map(e => ({ name: e.name, args: e.args })),
+        media: { prev: M.media.prev, last: M.media.last }
     });
 
     M.state = () => ({
         lib: M.lib, libVersion: M.libVersion, endpointId: M.endpointId(), joined: M.joined(),
         myRoomJid: M.conf && M.conf.room ? M.conf.room.myroomjid : null,
         local: M.local, remote: M.remote, jingle: M.jingle, events: M.events, errors: M.errors,
-        gum: M.gum, xmpp: M.xmpp
+        gum: M.gum, xmpp: M.xmpp, media: { prev: M.media.prev, last: M.media.last, firsts: M.media.firsts }
     });
 
     // ------------------------------------------------------------------------------ start up

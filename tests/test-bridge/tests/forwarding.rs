@@ -1,9 +1,9 @@
-//! Forwarding through the test bridge, in process and CPU only: two str0m peers (each as a
+//! Forwarding through the test bridge, in process and CPU only: three str0m peers (each as a
 //! browser is towards JVB: ICE controlled, DTLS client, SCTP client) are allocated with
 //! Colibri2 as the focus allocates participants, connect to the bridge over loopback UDP and
-//! send audio and video RTP (with RTX pairs). Each must receive the other's packets with the
+//! send audio and video RTP (with RTX pairs). Each must receive the others' packets with the
 //! original SSRC, payload type, sequence number and timestamp; a keyframe request of one must
-//! reach the other's video sender; force-mute must stop the muted audio; an expired endpoint's
+//! reach the video senders it receives; force-mute must stop the muted audio; an expired endpoint's
 //! transport must be freed.
 
 use std::collections::BTreeMap;
@@ -196,7 +196,7 @@ fn peer_config() -> RtcConfig {
 }
 
 impl Peer {
-    async fn start(bridge: &BridgeTransport, sending: Sending, receiving: Sending) -> Result<Peer> {
+    async fn start(bridge: &BridgeTransport, sending: Sending, receiving: &[Sending]) -> Result<Peer> {
         let socket = UdpSocket::bind("127.0.0.1:0").await?;
         let addr = socket.local_addr()?;
         let mut rtc = peer_config().build(Instant::now());
@@ -213,13 +213,10 @@ impl Peer {
         api.declare_media(Mid::from("video"), MediaKind::Video);
         api.declare_stream_tx(Ssrc::from(sending.audio), None, Mid::from("audio"), None);
         api.declare_stream_tx(Ssrc::from(sending.video), Some(Ssrc::from(sending.video_rtx)), Mid::from("video"), None);
-        api.expect_stream_rx(Ssrc::from(receiving.audio), None, Mid::from("audio"), None);
-        api.expect_stream_rx(
-            Ssrc::from(receiving.video),
-            Some(Ssrc::from(receiving.video_rtx)),
-            Mid::from("video"),
-            None,
-        );
+        for other in receiving {
+            api.expect_stream_rx(Ssrc::from(other.audio), None, Mid::from("audio"), None);
+            api.expect_stream_rx(Ssrc::from(other.video), Some(Ssrc::from(other.video_rtx)), Mid::from("video"), None);
+        }
         let creds = api.local_ice_credentials();
         let fingerprint = api.local_dtls_fingerprint().clone();
         let (state_tx, state) = watch::channel(PeerState::default());
@@ -393,21 +390,34 @@ fn assert_original_numbering(received: &Received, pt: u8, first_seq: u64, first_
     }
 }
 
+/// Three peers: each receives two senders' audio and video (several forwarded streams per
+/// media in one receiver, which str0m sends only from distinct mids).
 #[tokio::test]
-async fn two_peers_exchange_media_through_the_bridge() -> Result<()> {
+async fn peers_exchange_media_through_the_bridge() -> Result<()> {
     let mut bridge = LocalBridge::start(0).await?;
     let meeting = "5f1e1c36-1c3e-4a5e-9a6e-0c0ffee00001";
-    let (a, b) = (Sending::of(1), Sending::of(2));
+    let (a, b, c) = (Sending::of(1), Sending::of(2), Sending::of(3));
 
     let answer_a = bridge.colibri2(&create(meeting, "aaaa0001", true)).map_err(|e| anyhow!("create a: {e:?}"))?;
-    let peer_a = Peer::start(&bridge_transport(&answer_a)?, a, b).await?;
+    let peer_a = Peer::start(&bridge_transport(&answer_a)?, a, &[b, c]).await?;
     let answer_b = bridge.colibri2(&create(meeting, "bbbb0002", false)).map_err(|e| anyhow!("create b: {e:?}"))?;
-    let peer_b = Peer::start(&bridge_transport(&answer_b)?, b, a).await?;
+    let peer_b = Peer::start(&bridge_transport(&answer_b)?, b, &[a, c]).await?;
+    let answer_c = bridge.colibri2(&create(meeting, "cccc0003", false)).map_err(|e| anyhow!("create c: {e:?}"))?;
+    let peer_c = Peer::start(&bridge_transport(&answer_c)?, c, &[a, b]).await?;
     bridge.colibri2(&peer_a.update(meeting, "aaaa0001", a)).map_err(|e| anyhow!("update a: {e:?}"))?;
     bridge.colibri2(&peer_b.update(meeting, "bbbb0002", b)).map_err(|e| anyhow!("update b: {e:?}"))?;
+    bridge.colibri2(&peer_c.update(meeting, "cccc0003", c)).map_err(|e| anyhow!("update c: {e:?}"))?;
 
-    // Media both ways: 50 audio and 30 video packets each.
-    for (peer, from, name) in [(&peer_a, b, "a from b"), (&peer_b, a, "b from a")] {
+    // Media every way: 50 audio and 30 video packets from each other peer.
+    let flows = [
+        (&peer_a, b, "a from b"),
+        (&peer_a, c, "a from c"),
+        (&peer_b, a, "b from a"),
+        (&peer_b, c, "b from c"),
+        (&peer_c, a, "c from a"),
+        (&peer_c, b, "c from b"),
+    ];
+    for (peer, from, name) in flows {
         let state = peer
             .wait(&format!("{name}: the data channel and media"), |s| {
                 s.channel_open
@@ -419,13 +429,15 @@ async fn two_peers_exchange_media_through_the_bridge() -> Result<()> {
         assert_original_numbering(&state.received[&from.audio], OPUS, from.first_seq, from.first_audio_time, 960, name);
         assert_original_numbering(&state.received[&from.video], VP8, from.first_seq, from.first_video_time, 3000, name);
     }
-    let view = bridge.wait_for(TIMEOUT, "the bridge's counters", |v| v.counters.rtp_forwarded >= 160).await?;
-    assert!(view.counters.rtp_received >= view.counters.rtp_forwarded, "{:?}", view.counters);
+    let view = bridge.wait_for(TIMEOUT, "the bridge's counters", |v| v.counters.rtp_forwarded >= 480).await?;
+    // Every packet received went to both other peers.
+    assert_eq!(view.counters.rtp_forwarded, 2 * view.counters.rtp_received, "{:?}", view.counters);
 
-    // A keyframe request of b reaches a's video sender.
+    // A keyframe request of b reaches the video senders b receives (a and c).
     assert_eq!(peer_a.state.borrow().keyframe_requests, 0, "no keyframe request yet");
     peer_b.commands.send(PeerCommand::RequestKeyframe(a.video))?;
     peer_a.wait("a keyframe request at a", |s| s.keyframe_requests >= 1).await?;
+    peer_c.wait("a keyframe request at c", |s| s.keyframe_requests >= 1).await?;
     let view = bridge
         .wait_for(TIMEOUT, "the forwarded keyframe request", |v| v.counters.keyframe_requests_forwarded >= 1)
         .await?;
@@ -441,9 +453,11 @@ async fn two_peers_exchange_media_through_the_bridge() -> Result<()> {
         .map_err(|e| anyhow!("force-mute: {e:?}"))?;
     bridge.wait_for(TIMEOUT, "50 of a's audio packets dropped", |v| v.counters.rtp_dropped_muted >= 50).await?;
     let (audio_before, video_before) = (peer_b.received(a.audio), peer_b.received(a.video));
-    bridge.wait_for(TIMEOUT, "100 of a's audio packets dropped", |v| v.counters.rtp_dropped_muted >= 100).await?;
+    let audio_before_c = peer_c.received(a.audio);
+    bridge.wait_for(TIMEOUT, "200 of a's audio packets dropped", |v| v.counters.rtp_dropped_muted >= 200).await?;
     peer_b.wait("more of a's video", |s| s.received.get(&a.video).is_some_and(|r| r.count > video_before + 10)).await?;
     assert_eq!(peer_b.received(a.audio), audio_before, "a's audio reached b while a was force-muted");
+    assert_eq!(peer_c.received(a.audio), audio_before_c, "a's audio reached c while a was force-muted");
 
     // Expiring b frees its transport on the bridge.
     bridge

@@ -308,7 +308,7 @@ use jitsi_test_bridge::EndpointKey;
 struct FakeTransports;
 
 impl EndpointTransports for FakeTransports {
-    fn create(&mut self, _: &EndpointKey, _: bool) -> Result<LocalTransport, String> {
+    fn create(&mut self, _: &EndpointKey, _: bool, _: &[MediaDescription]) -> Result<LocalTransport, String> {
         Ok(LocalTransport {
             ufrag: "u".into(),
             pwd: "p".into(),
@@ -327,6 +327,7 @@ impl EndpointTransports for FakeTransports {
     fn set_media(&mut self, _: &EndpointKey, _: &[MediaDescription]) {}
     fn set_remote(&mut self, _: &EndpointKey, _: &BridgeIce) {}
     fn set_sources(&mut self, _: &EndpointKey, _: &[BridgeSource]) {}
+    fn set_force_mute(&mut self, _: &EndpointKey, _: bool, _: bool) {}
     fn expire(&mut self, _: &EndpointKey) {}
 }
 

@@ -48,8 +48,16 @@ pub fn sent_streams(sources: &[MediaSource]) -> Vec<SentStream> {
     streams
 }
 
+/// The mid of an endpoint's own media of a kind (the Jingle content name).
 pub fn mid_of(kind: MediaType) -> Mid {
     Mid::from(kind.as_str())
+}
+
+pub fn media_kind(kind: MediaType) -> MediaKind {
+    match kind {
+        MediaType::Audio => MediaKind::Audio,
+        MediaType::Video => MediaKind::Video,
+    }
 }
 
 /// A transmit stream declared on a receiving endpoint for another endpoint's source.
@@ -107,11 +115,7 @@ pub struct Endpoint {
 impl Endpoint {
     pub fn new(mut rtc: Rtc, media: &[MediaType]) -> Self {
         for kind in media {
-            let str0m_kind = match kind {
-                MediaType::Audio => MediaKind::Audio,
-                MediaType::Video => MediaKind::Video,
-            };
-            rtc.direct_api().declare_media(mid_of(*kind), str0m_kind);
+            rtc.direct_api().declare_media(mid_of(*kind), media_kind(*kind));
         }
         Endpoint {
             rtc,

@@ -8,13 +8,20 @@
 //!
 //! The streams declared in each `Rtc` are reconciled with the Colibri2 sources whenever an
 //! endpoint or its sources change ([`reconcile`]); routing is then a lookup ([`route`]).
+//!
+//! Each forwarded stream gets a media (mid) of its own in the receiver's `Rtc`: str0m's pacer
+//! sends from one transmit stream per mid, so a second sender's audio in the same mid would
+//! never leave. These mids are internal labels: the mid header extension is not mapped
+//! ([`super::codecs`]), so they never reach the wire.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use str0m::rtp::{RtpWrite, Ssrc};
 use tracing::{debug, info};
 
-use super::endpoint::{mid_of, Endpoint, Routed, SentStream, TxStream};
+use str0m::media::Mid;
+
+use super::endpoint::{media_kind, mid_of, Endpoint, Routed, SentStream, TxStream};
 use crate::colibri2::MediaType;
 use crate::view::EndpointKey;
 
@@ -95,18 +102,33 @@ fn sync_transmit(endpoint: &mut Endpoint, key: &EndpointKey, others: &BTreeMap<u
         .map(|(ssrc, _)| *ssrc)
         .collect();
     for ssrc in stale {
-        endpoint.rtc.direct_api().remove_stream_tx(Ssrc::from(ssrc));
-        endpoint.receiving.remove(&ssrc);
+        if let Some(tx) = endpoint.receiving.remove(&ssrc) {
+            // Removes the stream with its media.
+            endpoint.rtc.direct_api().remove_media(forwarded_mid(ssrc, tx.kind));
+        }
     }
     for (ssrc, stream) in others {
         if endpoint.receiving.contains_key(ssrc) {
             continue;
         }
         let rtx = stream.rtx.map(Ssrc::from);
-        endpoint.rtc.direct_api().declare_stream_tx(Ssrc::from(*ssrc), rtx, mid_of(stream.kind), None);
+        let mid = forwarded_mid(*ssrc, stream.kind);
+        let mut api = endpoint.rtc.direct_api();
+        api.declare_media(mid, media_kind(stream.kind));
+        api.declare_stream_tx(Ssrc::from(*ssrc), rtx, mid, None);
         endpoint.receiving.insert(*ssrc, TxStream { rtx: stream.rtx, kind: stream.kind, roc_base: None });
         debug!(endpoint = %key, ssrc, ?stream.rtx, kind = stream.kind.as_str(), "transmit stream declared");
     }
+}
+
+/// The receiver-side mid of a forwarded stream: `a`/`v` and the SSRC in hex (at most 9 of
+/// str0m's 16 bytes).
+fn forwarded_mid(ssrc: u32, kind: MediaType) -> Mid {
+    let prefix = match kind {
+        MediaType::Audio => 'a',
+        MediaType::Video => 'v',
+    };
+    Mid::from(format!("{prefix}{ssrc:x}").as_str())
 }
 
 /// Routes what `from`'s `Rtc` produced. Receivers that got something are marked for polling.
