@@ -35,12 +35,20 @@ static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const LYNO: &str = "tests/e2e/vendor/lyno-lib-jitsi-meet-2.6726.2";
 
+const HINT: &str = "run scripts/install-deps.sh (scripts/test.sh does) to install it";
+
+/// Fails loudly (never skips) when node is missing.
+fn check_node() -> Result<()> {
+    ensure!(std::process::Command::new("node").arg("--version").output().is_ok(), "node is not installed: {HINT}");
+    Ok(())
+}
+
 /// Fails loudly (never skips) when anything of the browser stack is missing.
 fn check_browser_stack() -> Result<()> {
-    let hint = "run scripts/install-deps.sh (scripts/test.sh does) to install it";
+    let hint = HINT;
     let root = Path::new(ROOT);
     ensure!(Path::new("/usr/bin/chromium").exists(), "Chromium is not installed: {hint}");
-    ensure!(std::process::Command::new("node").arg("--version").output().is_ok(), "node is not installed: {hint}");
+    check_node()?;
     for module in ["playwright-core", "jquery-3.6"] {
         let dir = root.join("tests/e2e/node_modules").join(module);
         ensure!(dir.is_dir(), "tests/e2e/node_modules/{module} is missing: {hint}");
@@ -298,6 +306,7 @@ async fn get(port: u16, target: &str) -> Result<(u16, String)> {
 
 #[tokio::test]
 async fn server_answers_odd_requests() -> Result<()> {
+    check_node()?;
     let service = "http://127.0.0.1:5280/http-bind";
     let demo = DemoServer::start(service).await?;
     let port = demo.port()?;
@@ -363,7 +372,9 @@ async fn server_answers_odd_requests() -> Result<()> {
     std::fs::create_dir(&demo_copy)?;
     for entry in std::fs::read_dir(Path::new(ROOT).join("demo"))? {
         let entry = entry?;
-        std::fs::copy(entry.path(), demo_copy.join(entry.file_name()))?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), demo_copy.join(entry.file_name()))?;
+        }
     }
     let output = tokio::process::Command::new("node")
         .arg(demo_copy.join("server.js"))
