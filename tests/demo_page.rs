@@ -357,7 +357,7 @@ async fn server_answers_odd_requests() -> Result<()> {
     );
     for garbage in [
         &b"GARBAGE\r\n\r\n"[..],
-        b"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"GET http://elsewhere/hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         b"GET /\xff\xfe HTTP/1.1\r\n\r\n",
     ] {
