@@ -1,6 +1,6 @@
-//! Media signalling end to end with the real clients: lib-jitsi-meet in Debian's headless
-//! Chromium (fake camera and microphone, P2P off), a real Prosody, one test bridge
-//! (tests/test-bridge: real ICE, DTLS and SCTP, no media forwarding) and jitsi-focus with
+//! Media end to end with the real clients: lib-jitsi-meet in Debian's headless Chromium (fake
+//! camera and microphone, P2P off, simulcast off), a real Prosody, test bridges
+//! (tests/test-bridge: real ICE, DTLS and SCTP, and forwarding) and jitsi-focus with
 //! `[bridges]`. Two npm builds, over BOSH and WebSocket:
 //!
 //! - `lib-jitsi-meet-dist` 2.1.5 (2020, Plan B in a Unified-Plan browser: two participants at most);
@@ -10,8 +10,12 @@
 //! get every other participant's audio and video as remote tracks attributed to that participant
 //! (with an SSRC it announced), and connect ICE and DTLS to the bridge (the browser's selected
 //! candidate pair ends at the bridge's UDP port; the bridge sees ICE, DTLS and the data channel
-//! from its side). Then one leaves and the others' remote tracks for it are removed. The browser
-//! is driven by tests/e2e/media-driver.js (playwright-core).
+//! from its side), and decode every other participant's video and receive its audio through the
+//! bridge (getStats counters rising). Then one leaves and the others' remote tracks for it are
+//! removed. One test has a moderator mute a participant (its audio stops reaching the others:
+//! the bridge drops it); another kills the bridge process mid-call (media must come back through
+//! the other bridge within 10 s). The browser is driven by tests/e2e/media-driver.js
+//! (playwright-core).
 
 mod harness;
 mod support;
@@ -262,4 +266,129 @@ async fn unified_plan_client_three_participants_over_bosh() -> Result<()> {
 async fn unified_plan_client_three_participants_over_websocket_and_moderator_mute() -> Result<()> {
     let extra = Extra { mute_audio_of: Some(2) };
     media_call(Client::Lyno2021, Transport::WebSocket, 3, "media-2021-ws", extra).await
+}
+
+/// The test bridge as a process (the `jitsi-test-bridge` binary that `cargo test --workspace`
+/// builds next to this test), so that it can be killed like a real bridge dies.
+struct BridgeProcess {
+    child: tokio::process::Child,
+    udp_port: u16,
+}
+
+impl BridgeProcess {
+    async fn start(c2s_port: u16, brewery: &str, nick: &str) -> Result<BridgeProcess> {
+        let exe = std::env::current_exe()?;
+        let binary = exe.parent().and_then(Path::parent).map(|dir| dir.join("jitsi-test-bridge"));
+        let binary = binary.filter(|b| b.is_file()).with_context(|| {
+            format!(
+                "the jitsi-test-bridge binary is not built next to {}: run `cargo build -p jitsi-test-bridge` \
+                 (scripts/test.sh's `cargo test --workspace` builds it)",
+                exe.display()
+            )
+        })?;
+        let udp_port = support::free_port()?;
+        let mut child = tokio::process::Command::new(binary)
+            .args(["--xmpp", &format!("127.0.0.1:{c2s_port}"), "--domain", DOMAIN, "--brewery", brewery])
+            .args(["--nick", nick, "--udp-port", &udp_port.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        // It prints one READY line once it is in the brewery.
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
+        match ready {
+            Ok(Ok(Some(line))) if line.starts_with("READY ") => Ok(BridgeProcess { child, udp_port }),
+            other => bail!("the bridge process did not get ready: {other:?}"),
+        }
+    }
+
+    fn pid(&self) -> Result<u32> {
+        self.child.id().context("the bridge process has exited")
+    }
+}
+
+/// Bridge loss with media: two bridges; the one carrying the conference (jvb-a, a process,
+/// preferred because jvb-b reports more stress) is killed with SIGKILL mid-call. Both
+/// participants must be moved to jvb-b and decode each other's video again (in new peer
+/// connections) within 10 s; the gap is printed.
+#[tokio::test]
+async fn bridge_killed_media_resumes_on_the_other_bridge() -> Result<()> {
+    check_browser_stack(Client::Lyno2021)?;
+    let _one_at_a_time = BROWSER.lock().await;
+    let options = ProsodyOptions { restrict_room_creation: true, ..Default::default() };
+    let prosody = Prosody::start(options).await?;
+    let brewery = format!("jvbbrewery@{INTERNAL_MUC_DOMAIN}");
+    let doomed = BridgeProcess::start(prosody.c2s_port(), &brewery, "jvb-a").await?;
+    let mut survivor_config =
+        TestBridgeConfig::new(format!("127.0.0.1:{}", prosody.c2s_port()), DOMAIN, &brewery, "jvb-b");
+    survivor_config.switches.stress_level = 0.3;
+    let survivor = TestBridge::start(survivor_config).await?;
+    let _focus = harness::Focus::start(harness::config(
+        prosody.component_port(),
+        &format!("[bridges]\nbrewery = \"{brewery}\"\n"),
+    ));
+    harness::wait_focus_online(&TestClient::anonymous(prosody.c2s_port()).await?).await?;
+
+    let args: Vec<String> = [
+        "--lib",
+        Client::Lyno2021.lib(),
+        "--service",
+        &prosody.bosh_url(),
+        "--room",
+        "media-bridge-killed",
+        "--participants",
+        "2",
+        "--bridge-port",
+        &doomed.udp_port.to_string(),
+        "--kill-pid",
+        &doomed.pid()?.to_string(),
+        "--recover-ms",
+        "10000",
+        "--leave-index",
+        "-1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Which endpoints jvb-b forwarded media to and from, seen while the browsers run.
+    let mut view = survivor.subscribe();
+    let (stop_watching, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let watcher = tokio::spawn(async move {
+        let mut forwarded = std::collections::BTreeSet::new();
+        loop {
+            for (key, state) in &view.borrow_and_update().transports {
+                if state.rtp_sent > 0 && state.rtp_received > 0 {
+                    forwarded.insert(key.endpoint_id.clone());
+                }
+            }
+            tokio::select! {
+                changed = view.changed() => if changed.is_err() { break },
+                _ = &mut stopped => break,
+            }
+        }
+        forwarded
+    });
+    assert!(survivor.view().conferences.is_empty(), "the conference started on jvb-b, not jvb-a");
+    let result = drive(&args).await;
+    let _ = stop_watching.send(());
+    let forwarded = watcher.await?;
+    let result = result?;
+    let recovery = &result["recovery"];
+    println!(
+        "bridge killed -> remote frames decoded again: {} ms (per participant: {})",
+        recovery["maxMs"], recovery["gapsMs"]
+    );
+    let gap = recovery["maxMs"].as_u64().context("no recovery measured")?;
+    assert!(gap <= 10_000, "media came back after {gap} ms");
+
+    // Media went through jvb-b after the move: it received from and sent to both participants.
+    let pages = result["participants"].as_array().context("participants")?;
+    for page in pages {
+        let id = page["endpointId"].as_str().context("endpointId")?;
+        assert!(forwarded.contains(id), "jvb-b forwarded no media of {id}: {forwarded:?}");
+    }
+    println!("jvb-b: {:?}", survivor.counters());
+    drop(doomed);
+    Ok(())
 }

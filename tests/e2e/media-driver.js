@@ -7,8 +7,12 @@
  * Checked for every participant: it answered session-initiate with session-accept and the focus
  * acknowledged it; it got every other participant's remote audio and video track, attributed to
  * that participant and carrying an SSRC that participant announced; the selected ICE candidate
- * pair of its JVB peer connection has the bridge as remote candidate and DTLS is connected. Then
- * one participant leaves and the others' remote tracks for it must be removed.
+ * pair of its JVB peer connection has the bridge as remote candidate and DTLS is connected; it
+ * decodes every other participant's video and receives its audio (getStats counters rising,
+ * sampled in the page; the time from CONFERENCE_JOINED to the first remote frame is reported).
+ * Optionally a moderator mutes a participant (its audio must stop reaching the others) or the
+ * bridge process is killed (media must come back in new peer connections in time). Then one
+ * participant leaves and the others' remote tracks for it must be removed.
  *
  * Exit codes: 0 all checks held; 1 a check failed (incl. timeouts); 2 bad arguments; 3 harness
  * error (missing library, browser or page could not start). The last stdout line starts with

@@ -372,7 +372,7 @@ fn jingle_for_an_earlier_session_is_answered_as_jicofo_does() {
     assert_eq!(error_of(&reply).defined_condition, xmpp_parsers::stanza_error::DefinedCondition::ItemNotFound);
 }
 
-// Found by the media property tests (src/core/proptests_media.rs).
+// Found by the media property tests (src/core/proptests_media/).
 
 /// Harness with `names` in ROOM, each with a session on jvb-1 that it accepted (no sources).
 fn accepted(names: &[&str]) -> Harness {

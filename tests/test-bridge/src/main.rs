@@ -1,5 +1,6 @@
 //! `jitsi-test-bridge`: the test bridge as a process (see README.md).
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
@@ -157,6 +158,8 @@ async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("--log")?)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: logs captured by tests and journald stay plain.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let bridge = TestBridge::start(cli.config()).await.context("starting the test bridge")?;
     // One line on stdout for scripts waiting for the bridge.
