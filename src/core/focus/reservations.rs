@@ -4,7 +4,8 @@
 use tracing::{debug, error, info, warn};
 use xmpp_parsers::jid::BareJid;
 
-use super::{chrono, Focus, HttpPurpose, PendingDelete, TimerKey};
+use super::settings::chrono;
+use super::{Focus, HttpPurpose, PendingDelete, TimerKey};
 use crate::core::conference::Phase;
 use crate::core::reservation::{self as policy, DeleteVerdict, HttpOutcome, Method, Refusal, Verdict};
 use crate::core::{Effect, OutboxChange, StoredDelete, Time};
