@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod core;
+pub mod reservations;
 pub mod runtime;
 pub mod xmpp {
     pub mod brewery;

@@ -1,0 +1,2 @@
+//! Whether a room may open now, and the refusal a person reads otherwise. Sans-IO: to be
+//! written (see the issue 9 plan in the module docs of `super`).
