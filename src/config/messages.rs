@@ -5,10 +5,10 @@ use figment::error::{Actual, Kind};
 use figment::value::{Dict, Value};
 
 use super::providers::ENV_SOURCE;
-use super::ENV_PREFIX;
+use super::Layering;
 
-fn is_secret(path: &[String]) -> bool {
-    matches!(path, [a, b, ..] if (a == "xmpp" && b == "secret") || (a == "reservation" && b == "headers"))
+fn is_secret(path: &[String], layering: &Layering) -> bool {
+    matches!(path, [a, b, ..] if layering.secret_keys.iter().any(|(section, key)| a == section && b == key))
 }
 
 /// What kind of value was found, without the value.
@@ -34,10 +34,10 @@ fn one_of(names: &[&str]) -> String {
 }
 
 /// One figment error as `key: what is wrong (where the value came from)`.
-pub(super) fn describe(error: &figment::Error) -> String {
+pub(super) fn describe(error: &figment::Error, layering: &Layering) -> String {
     let mut path = error.path.clone();
     let what = match &error.kind {
-        Kind::Message(_) if is_secret(&path) => "invalid value".to_owned(),
+        Kind::Message(_) if is_secret(&path, layering) => "invalid value".to_owned(),
         Kind::Message(message) => message.clone(),
         Kind::InvalidType(actual, expected) => format!("invalid type: found {}, expected {expected}", kind_of(actual)),
         Kind::InvalidValue(actual, expected) => format!("invalid value ({}), expected {expected}", kind_of(actual)),
@@ -60,7 +60,7 @@ pub(super) fn describe(error: &figment::Error) -> String {
     let key = if path.is_empty() { "configuration".to_owned() } else { path.join(".") };
     let source = match &error.metadata {
         Some(md) if md.name == ENV_SOURCE => {
-            format!(" (environment variable {ENV_PREFIX}{})", path.join("__").to_ascii_uppercase())
+            format!(" (environment variable {}{})", layering.prefix, path.join("__").to_ascii_uppercase())
         }
         Some(md) if md.name != "Serialized" && !md.name.is_empty() => format!(" (in {})", md.name),
         _ => String::new(),
@@ -76,7 +76,7 @@ pub(super) fn scrub(message: String, secrets: &[String]) -> String {
 }
 
 /// The values at secret keys in a provider's data, as text.
-pub(super) fn secrets_in(dict: &Dict) -> Vec<String> {
+pub(super) fn secrets_in(dict: &Dict, layering: &Layering) -> Vec<String> {
     fn text(value: &Value, out: &mut Vec<String>) {
         match value {
             Value::String(_, s) => out.push(s.clone()),
@@ -88,11 +88,10 @@ pub(super) fn secrets_in(dict: &Dict) -> Vec<String> {
     }
     let mut out = Vec::new();
     let section = |name: &str| dict.get(name).and_then(Value::as_dict);
-    if let Some(secret) = section("xmpp").and_then(|x| x.get("secret")) {
-        text(secret, &mut out);
-    }
-    if let Some(headers) = section("reservation").and_then(|r| r.get("headers")) {
-        text(headers, &mut out);
+    for (name, key) in layering.secret_keys {
+        if let Some(value) = section(name).and_then(|s| s.get(*key)) {
+            text(value, &mut out);
+        }
     }
     out.retain(|s| !s.is_empty());
     out

@@ -46,6 +46,78 @@ use providers::{parse_toml, read_file, EnvProvider, FileProvider};
 pub const DEFAULT_PATH: &str = "/etc/jitsi-focus/jitsi-focus.toml";
 /// Environment variables with this prefix override the file; `__` separates section and key.
 pub const ENV_PREFIX: &str = "JITSI_FOCUS_";
+
+/// How a binary's configuration is layered: defaults, then its TOML file, then environment
+/// variables `<prefix><SECTION>__<KEY>`; values at the secret keys never appear in messages.
+/// Shared by `jitsi-focus` and `jitsi-reservations`, so both follow the same rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Layering {
+    pub prefix: &'static str,
+    /// `(section, key)` pairs whose values are secrets (any depth below them too).
+    pub secret_keys: &'static [(&'static str, &'static str)],
+    /// A `SECTION__KEY` for the error message about a malformed variable name.
+    pub example: &'static str,
+}
+
+/// The focus's layering.
+pub const FOCUS_LAYERING: Layering = Layering {
+    prefix: ENV_PREFIX,
+    secret_keys: &[("xmpp", "secret"), ("reservation", "headers")],
+    example: "XMPP__SECRET",
+};
+
+/// Loads `T` from its defaults, then `path` (which must exist if `require_file`), then the
+/// variables of `vars`; returns it with the secret values seen (for scrubbing later messages).
+pub fn load_layered<T: Serialize + serde::de::DeserializeOwned + Default>(
+    layering: &Layering,
+    path: &Path,
+    require_file: bool,
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<(T, Vec<String>), ConfigError> {
+    let file = read_file(path, require_file)?;
+    let shape = figment::value::Value::serialize(T::default()).expect("defaults serialise");
+    let env = EnvProvider::from_vars(layering, &shape, vars)?;
+    extract_layered(layering, file, Some(env))
+}
+
+/// Parses a TOML document over `T`'s defaults (no environment); for tests and tools.
+pub fn toml_layered<T: Serialize + serde::de::DeserializeOwned + Default>(
+    layering: &Layering,
+    toml: &str,
+) -> Result<(T, Vec<String>), ConfigError> {
+    let file = parse_toml(toml, "TOML".into()).map_err(ConfigError::Invalid)?;
+    extract_layered(layering, Some(file), None)
+}
+
+fn extract_layered<T: Serialize + serde::de::DeserializeOwned + Default>(
+    layering: &Layering,
+    file: Option<FileProvider>,
+    env: Option<EnvProvider>,
+) -> Result<(T, Vec<String>), ConfigError> {
+    let mut secrets = Vec::new();
+    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    if let Some(file) = file {
+        if let Ok(data) = file.data() {
+            data.values().for_each(|d| secrets.extend(secrets_in(d, layering)));
+        }
+        figment = figment.merge(file);
+    }
+    if let Some(env) = env {
+        secrets.extend(secrets_in(&env.dict, layering));
+        figment = figment.merge(env);
+    }
+    let value: T = figment.extract_lossy().map_err(|e| {
+        let messages: Vec<String> = e.into_iter().map(|e| describe(&e, layering)).collect();
+        ConfigError::Invalid(scrub(messages.join("; "), &secrets))
+    })?;
+    Ok((value, secrets))
+}
+
+/// Removes secret values from a message (the second line of defence behind messages that
+/// never quote values).
+pub fn scrub_secrets(message: String, secrets: &[String]) -> String {
+    scrub(message, secrets)
+}
 /// The file in `state.directory` that holds reservation DELETEs not yet confirmed.
 pub const OUTBOX_FILE: &str = "reservation-deletes.outbox";
 
@@ -94,36 +166,20 @@ impl Config {
         require_file: bool,
         vars: impl IntoIterator<Item = (OsString, OsString)>,
     ) -> Result<Config, ConfigError> {
-        let file = read_file(path, require_file)?;
-        let env = EnvProvider::from_vars(vars)?;
-        Self::from_providers(file, Some(env))
+        let (config, secrets) = load_layered::<Config>(&FOCUS_LAYERING, path, require_file, vars)?;
+        config.validated(&secrets)
     }
 
     /// Parses a TOML document over the defaults (no environment); for tests and tools.
     pub fn from_toml(toml: &str) -> Result<Config, ConfigError> {
-        let file = parse_toml(toml, "TOML".into()).map_err(ConfigError::Invalid)?;
-        Self::from_providers(Some(file), None)
+        let (config, secrets) = toml_layered::<Config>(&FOCUS_LAYERING, toml)?;
+        config.validated(&secrets)
     }
 
-    fn from_providers(file: Option<FileProvider>, env: Option<EnvProvider>) -> Result<Config, ConfigError> {
-        let mut secrets = Vec::new();
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        if let Some(file) = file {
-            if let Ok(data) = file.data() {
-                data.values().for_each(|d| secrets.extend(secrets_in(d)));
-            }
-            figment = figment.merge(file);
-        }
-        if let Some(env) = env {
-            secrets.extend(secrets_in(&env.dict));
-            figment = figment.merge(env);
-        }
-        let config: Config = figment.extract_lossy().map_err(|e| {
-            let messages: Vec<String> = e.into_iter().map(|e| describe(&e)).collect();
-            ConfigError::Invalid(scrub(messages.join("; "), &secrets))
-        })?;
+    fn validated(self, secrets: &[String]) -> Result<Config, ConfigError> {
+        let config = self;
         config.validate().map_err(|e| match e {
-            ConfigError::Key { key, message } => ConfigError::Key { key, message: scrub(message, &secrets) },
+            ConfigError::Key { key, message } => ConfigError::Key { key, message: scrub(message, secrets) },
             other => other,
         })?;
         Ok(config)

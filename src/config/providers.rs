@@ -9,7 +9,7 @@ use figment::providers::Serialized;
 use figment::value::{Dict, Map, Value};
 use figment::{Metadata, Profile, Provider};
 
-use super::{Config, ConfigError, ENV_PREFIX};
+use super::{ConfigError, Layering};
 
 /// The metadata name of values from the environment.
 pub(super) const ENV_SOURCE: &str = "environment";
@@ -49,15 +49,18 @@ impl Provider for EnvProvider {
 }
 
 impl EnvProvider {
-    pub(super) fn from_vars(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Result<Self, ConfigError> {
-        let shape = Value::serialize(Config::default()).expect("defaults serialise");
+    /// `shape`: the defaults, serialised (which keys hold lists).
+    pub(super) fn from_vars(
+        layering: &Layering,
+        shape: &Value,
+        vars: impl IntoIterator<Item = (OsString, OsString)>,
+    ) -> Result<Self, ConfigError> {
+        let prefix = layering.prefix;
         let mut dict = Dict::new();
         for (name, value) in vars {
             let lossy = name.to_string_lossy();
-            let Some(rest) = lossy
-                .get(..ENV_PREFIX.len())
-                .filter(|p| p.eq_ignore_ascii_case(ENV_PREFIX))
-                .map(|_| &lossy[ENV_PREFIX.len()..])
+            let Some(rest) =
+                lossy.get(..prefix.len()).filter(|p| p.eq_ignore_ascii_case(prefix)).map(|_| &lossy[prefix.len()..])
             else {
                 continue;
             };
@@ -69,7 +72,7 @@ impl EnvProvider {
             if path.iter().any(String::is_empty) {
                 return Err(ConfigError::Env {
                     var,
-                    message: format!("is not a key: write {ENV_PREFIX}<SECTION>__<KEY>, e.g. {ENV_PREFIX}XMPP__SECRET"),
+                    message: format!("is not a key: write {prefix}<SECTION>__<KEY>, e.g. {prefix}{}", layering.example),
                 });
             }
             let Some(text) = value.to_str() else {
@@ -77,7 +80,7 @@ impl EnvProvider {
             };
             let is_list = path
                 .iter()
-                .try_fold(&shape, |node, key| node.as_dict().and_then(|d| d.get(key)))
+                .try_fold(shape, |node, key| node.as_dict().and_then(|d| d.get(key)))
                 .is_some_and(|node| matches!(node, Value::Array(..)));
             let parsed = match is_list {
                 true => text.parse::<Value>().expect("infallible"),
