@@ -10,6 +10,7 @@
 //! - [`store`]: SQLite or PostgreSQL through sqlx, with migrations; the database enforces that
 //!   a room has at most one running conference.
 
+pub mod config;
 pub mod model;
 pub mod policy;
 pub mod store;
