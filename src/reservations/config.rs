@@ -65,13 +65,27 @@ pub struct ApiConfig {
     pub tokens: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     /// Rooms with no meeting: refused (false, the default) or opened ad hoc.
     pub ad_hoc: bool,
     /// Rooms with no meeting that open anyway: glob patterns (`*`, `?`) on the whole name.
     pub ad_hoc_rooms: Vec<String>,
+    /// How long an ad-hoc conference may last: the `duration` sent to the focus, which ends
+    /// the conference then (a Jicofo given no duration would end it at once).
+    #[serde(with = "humantime_serde")]
+    pub ad_hoc_duration: std::time::Duration,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            ad_hoc: false,
+            ad_hoc_rooms: Vec::new(),
+            ad_hoc_duration: std::time::Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 impl PolicyConfig {
@@ -156,6 +170,10 @@ impl ReservationsConfig {
         if self.log.level.trim().is_empty() {
             return Err(key("log.level", "must not be empty".into()));
         }
+        let ad_hoc = self.policy.ad_hoc_duration.as_secs();
+        if !(60..=30 * 24 * 3600).contains(&ad_hoc) {
+            return Err(key("policy.ad_hoc_duration", "must be between 1 minute and 30 days".into()));
+        }
         for pattern in &self.policy.ad_hoc_rooms {
             if pattern.is_empty() || pattern.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@') {
                 return Err(key("policy.ad_hoc_rooms", format!("{pattern:?} is not a room pattern")));
@@ -210,6 +228,7 @@ mod tests {
             ("[api]\ntokens = [\"0123456789abcdef with space\"]\n", "api.tokens"),
             ("[log]\nformat = \"xml\"\n", "log.format"),
             ("[policy]\nad_hoc_rooms = [\"a b\"]\n", "policy.ad_hoc_rooms"),
+            ("[policy]\nad_hoc_duration = \"1s\"\n", "policy.ad_hoc_duration"),
         ] {
             let err = ReservationsConfig::from_toml(toml).expect_err(toml).to_string();
             assert!(err.starts_with(key), "{toml} => {err}");
