@@ -1,0 +1,226 @@
+//! The reservation server's contract (`POST`/`GET`/`DELETE /conference`) over real HTTP on
+//! loopback, against a SQLite file, with a clock the test sets: called by the focus's own
+//! reservation client (`jitsi_focus::runtime::http::ReservationClient` and the core's judge
+//! functions, exactly what the focus does) and by requests shaped like Prosody's
+//! `mod_reservations` and Jicofo's.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use jiff::{SignedDuration, Timestamp};
+use jitsi_focus::config::ReservationConfig;
+use jitsi_focus::core::reservation::{
+    create_form, judge_conflict_fetch, judge_create, judge_delete, path_for, DeleteVerdict, HttpCall, HttpOutcome,
+    Method, Verdict,
+};
+use jitsi_focus::reservations::policy::AdHocPolicy;
+use jitsi_focus::reservations::server::{self, AppState};
+use jitsi_focus::reservations::store::{NewMeeting, Store};
+use jitsi_focus::runtime::http::ReservationClient;
+use serde_json::Value;
+
+/// A server on 127.0.0.1 with its own SQLite file and a settable clock.
+struct Server {
+    base_url: String,
+    store: Store,
+    now: Arc<Mutex<Timestamp>>,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+const T0: &str = "2026-12-01T12:00:00Z";
+
+impl Server {
+    async fn start(ad_hoc: AdHocPolicy) -> Result<Server> {
+        let dir = tempfile::tempdir()?;
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("r.db").display())).await?;
+        let now = Arc::new(Mutex::new(T0.parse::<Timestamp>()?));
+        let clock_now = now.clone();
+        let state = AppState {
+            store: store.clone(),
+            ad_hoc: Arc::new(ad_hoc),
+            ad_hoc_duration: SignedDuration::from_hours(24),
+            clock: Arc::new(move || *clock_now.lock().expect("clock")),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = format!("http://{}", listener.local_addr()?);
+        let router = server::router(state);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("server");
+        });
+        Ok(Server { base_url, store, now, _dir: dir, task })
+    }
+
+    fn set_now(&self, t: &str) {
+        *self.now.lock().expect("clock") = t.parse().expect("time");
+    }
+
+    fn focus_client(&self) -> Result<ReservationClient> {
+        let config = ReservationConfig { enabled: true, base_url: self.base_url.clone(), ..Default::default() };
+        Ok(ReservationClient::new(&config)?)
+    }
+
+    async fn book(&self, room: &str, start: &str, end: &str, owners: &[&str]) -> Result<i64> {
+        let meeting = self
+            .store
+            .add_meeting(&NewMeeting {
+                room: room.into(),
+                owners: owners.iter().map(|o| o.to_string()).collect(),
+                start: start.parse()?,
+                end: end.parse()?,
+                time_zone: "Europe/Berlin".into(),
+                early_join: SignedDuration::from_mins(10),
+                recurrence: None,
+                max_participants: Some(25),
+                message: None,
+            })
+            .await?;
+        Ok(meeting.id)
+    }
+}
+
+fn no_ad_hoc() -> AdHocPolicy {
+    AdHocPolicy { allow: false, patterns: vec![] }
+}
+
+fn focus_now(server: &Server) -> chrono::DateTime<chrono::Utc> {
+    let t = *server.now.lock().expect("clock");
+    chrono::DateTime::from_timestamp(t.as_second(), 0).expect("time")
+}
+
+async fn focus_post(server: &Server, client: &ReservationClient, room: &str, owner: Option<&str>) -> HttpOutcome {
+    let call = HttpCall {
+        id: 1,
+        method: Method::Post,
+        path: "/conference".into(),
+        form: create_form(room, focus_now(server), owner),
+    };
+    client.perform(&call).await
+}
+
+#[tokio::test]
+async fn the_focus_client_opens_adopts_and_deletes() -> Result<()> {
+    let server = Server::start(no_ad_hoc()).await?;
+    // Meeting 12:00–13:00 UTC (13:00–14:00 Berlin), early join 10 min; now 12:00.
+    server.book("hello", "2026-12-01T12:00:00Z", "2026-12-01T13:00:00Z", &["alice@meet.test"]).await?;
+    let client = server.focus_client()?;
+
+    let outcome = focus_post(&server, &client, "hello", Some("alice@meet.test")).await;
+    let Verdict::Granted(reservation) = judge_create(&outcome, "hello", 1, 0) else {
+        panic!("not granted: {outcome}");
+    };
+    assert_eq!(reservation.duration.as_secs(), 3600, "ends with the meeting: {outcome}");
+    assert_eq!(reservation.max_occupants, Some(25));
+    assert_eq!(reservation.mail_owner.as_deref(), Some("alice@meet.test"));
+
+    // The focus lost its cache (restart): the room is running → 409 → GET → adopted.
+    server.set_now("2026-12-01T12:30:00Z");
+    let outcome = focus_post(&server, &client, "hello", Some("alice@meet.test")).await;
+    let Verdict::Conflict { id, message } = judge_create(&outcome, "hello", 1, 0) else {
+        panic!("no conflict: {outcome}");
+    };
+    assert_eq!(id, reservation.id, "the conflict names the running conference");
+    let fetched = client.perform(&HttpCall { id: 2, method: Method::Get, path: path_for(&id), form: vec![] }).await;
+    let Verdict::Granted(adopted) = judge_conflict_fetch(&fetched, "hello", &id, message.as_deref(), 1, 0) else {
+        panic!("not adopted: {fetched}");
+    };
+    assert_eq!(adopted.id, reservation.id);
+
+    // The conference ends: DELETE, twice (idempotent); the room can open again.
+    let delete = HttpCall { id: 3, method: Method::Delete, path: path_for(&id), form: vec![] };
+    assert_eq!(judge_delete(&client.perform(&delete).await), DeleteVerdict::Done);
+    assert_eq!(judge_delete(&client.perform(&delete).await), DeleteVerdict::Done);
+    let gone = client.perform(&HttpCall { id: 4, method: Method::Get, path: path_for(&id), form: vec![] }).await;
+    assert!(matches!(gone, HttpOutcome::Response { status: 404, .. }), "{gone}");
+    let again = focus_post(&server, &client, "hello", Some("alice@meet.test")).await;
+    let Verdict::Granted(second) = judge_create(&again, "hello", 1, 0) else { panic!("not granted again: {again}") };
+    assert_ne!(second.id, reservation.id);
+    assert_eq!(second.duration.as_secs(), 1800, "the rest of the meeting");
+    // History: both conferences are kept.
+    let all = server.store.conferences(None, Some("hello"), 10).await?;
+    assert_eq!(all.len(), 2);
+    assert_eq!(all.iter().filter(|c| c.ended_at.is_none()).count(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn refusals_are_403_with_a_text_a_person_reads() -> Result<()> {
+    let server = Server::start(no_ad_hoc()).await?;
+    server.book("later", "2026-12-02T13:00:00Z", "2026-12-02T14:00:00Z", &[]).await?;
+    server.book("booked", "2026-12-01T11:30:00Z", "2026-12-01T13:00:00Z", &["bob@meet.test"]).await?;
+    let client = server.focus_client()?;
+    for (room, owner, expected) in [
+        ("later", None, "Meeting «later» starts"),
+        ("booked", Some("alice@meet.test"), "This room is booked for bob@meet.test"),
+        ("nobody", None, "«nobody»"),
+    ] {
+        let outcome = focus_post(&server, &client, room, owner).await;
+        let HttpOutcome::Response { status: 403, body } = &outcome else { panic!("{room}: {outcome}") };
+        let json: Value = serde_json::from_str(body)?;
+        let message = json["message"].as_str().context("message")?;
+        assert!(message.contains(expected), "{room}: {message}");
+        let Verdict::Refused(refusal) = judge_create(&outcome, room, 1, 0) else { panic!("{room}: not refused") };
+        assert_eq!(refusal.message, message, "the focus passes the text on as it is");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn requests_shaped_like_mod_reservations_and_jicofo() -> Result<()> {
+    let server = Server::start(AdHocPolicy { allow: false, patterns: vec!["adhoc-*".into()] }).await?;
+    let http = reqwest::Client::new();
+    let post = |body: &'static str| {
+        http.post(format!("{}/conference", server.base_url))
+            .header("content-type", "application/x-www-form-urlencoded; charset=UTF-8")
+            .body(body)
+            .send()
+    };
+    // mod_reservations: name, start_time (UTC, .000Z), mail_owner.
+    let first = post("name=adhoc-one&start_time=2026-12-01T12%3A00%3A00.000Z&mail_owner=carol%40meet.test").await?;
+    assert_eq!(first.status(), 200);
+    let json: Value = first.json().await?;
+    assert_eq!(json["name"], "adhoc-one");
+    assert_eq!(json["mail_owner"], "carol@meet.test");
+    assert_eq!(json["start_time"], "2026-12-01T12:00:00.000Z", "milliseconds, as Jicofo's parser needs");
+    assert_eq!(json["duration"], 86400, "an ad-hoc conference gets the configured duration");
+    let id = json["id"].as_i64().context("numeric id")?;
+    // Jicofo: an hour-only offset and duration=-1.
+    let second =
+        post("name=adhoc-one&mail_owner=carol%40meet.test&start_time=2026-12-01T13%3A00%3A00.000%2B01&duration=-1")
+            .await?;
+    assert_eq!(second.status(), 409);
+    let conflict: Value = second.json().await?;
+    assert_eq!(conflict["conflict_id"].as_i64(), Some(id));
+    let got = http.get(format!("{}/conference/{id}", server.base_url)).send().await?;
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.json::<Value>().await?["id"].as_i64(), Some(id));
+
+    // Bad input: 400 with what is wrong, never 500.
+    for (body, expected) in [
+        ("start_time=2026-12-01T12%3A00%3A00.000Z", "name: missing"),
+        ("name=Bad%20Room", "name:"),
+        ("name=ok&start_time=tomorrow", "start_time:"),
+        ("name=ok&mail_owner=not%20a%20jid", "mail_owner:"),
+        ("name=ok&name=again", "name: given more than once"),
+        ("name=ok&duration=forever", "duration:"),
+    ] {
+        let answer = post(body).await?;
+        assert_eq!(answer.status(), 400, "{body}");
+        let json: Value = answer.json().await?;
+        let message = json["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with(expected), "{body}: {message}");
+    }
+    for path in ["/conference/abc", "/conference/-1", "/conference/99999999999999999999"] {
+        let answer = http.get(format!("{}{path}", server.base_url)).send().await?;
+        assert_eq!(answer.status(), 400, "{path}");
+    }
+    let answer = http.delete(format!("{}/conference/424242", server.base_url)).send().await?;
+    assert_eq!(answer.status(), 404);
+    Ok(())
+}
