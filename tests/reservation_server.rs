@@ -35,6 +35,7 @@ impl Drop for Server {
 }
 
 const T0: &str = "2026-12-01T12:00:00Z";
+const TOKEN: &str = "test-token-0123456789";
 
 impl Server {
     async fn start(ad_hoc: AdHocPolicy) -> Result<Server> {
@@ -47,6 +48,7 @@ impl Server {
             ad_hoc: Arc::new(ad_hoc),
             ad_hoc_duration: SignedDuration::from_hours(24),
             clock: Arc::new(move || *clock_now.lock().expect("clock")),
+            tokens: Arc::new(vec![TOKEN.to_owned()]),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);

@@ -204,6 +204,7 @@ async fn serve(config: ReservationsConfig, store: Store) -> anyhow::Result<()> {
         ad_hoc: Arc::new(config.policy.ad_hoc_policy()),
         ad_hoc_duration: SignedDuration::try_from(config.policy.ad_hoc_duration).context("policy.ad_hoc_duration")?,
         clock: server::system_clock(),
+        tokens: Arc::new(config.api.tokens.clone()),
     };
     let listener =
         tokio::net::TcpListener::bind(config.bind()).await.with_context(|| format!("binding {}", config.bind()))?;

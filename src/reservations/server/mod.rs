@@ -1,8 +1,9 @@
 //! The HTTP side of `jitsi-reservations` (axum): the reservation contract the focus and
-//! Prosody's `mod_reservations` call ([`contract`]). Handlers take the time from a [`Clock`]
+//! Prosody's `mod_reservations` call ([`contract`]) and the management API ([`manage`]). Handlers take the time from a [`Clock`]
 //! so tests can run them at any instant.
 
 pub mod contract;
+pub mod manage;
 
 use std::sync::Arc;
 
@@ -31,11 +32,13 @@ pub struct AppState {
     /// How long an ad-hoc conference may last (the focus ends it then).
     pub ad_hoc_duration: SignedDuration,
     pub clock: Clock,
+    /// Management API bearer tokens (secrets: never logged).
+    pub tokens: Arc<Vec<String>>,
 }
 
 /// The whole router.
 pub fn router(state: AppState) -> axum::Router {
-    contract::routes().with_state(state)
+    contract::routes().merge(manage::routes()).with_state(state)
 }
 
 /// A JSON error in the shape the reservation clients read (`error`, `message`).
