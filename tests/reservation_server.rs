@@ -226,3 +226,128 @@ async fn requests_shaped_like_mod_reservations_and_jicofo() -> Result<()> {
     assert_eq!(answer.status(), 404);
     Ok(())
 }
+
+/// The management API: a request with the right bearer token, or none.
+fn manage(server: &Server, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+    let request = reqwest::Client::new().request(method, format!("{}{path}", server.base_url));
+    match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
+
+#[tokio::test]
+async fn the_management_api_needs_a_token_and_refuses_bad_input_precisely() -> Result<()> {
+    use reqwest::Method;
+    let server = Server::start(no_ad_hoc()).await?;
+    for token in [None, Some("wrong-token-0123456789"), Some("test-token-012345678")] {
+        let answer = manage(&server, Method::GET, "/api/v1/meetings", token).send().await?;
+        assert_eq!(answer.status(), 401, "{token:?}");
+    }
+    let good = serde_json::json!({
+        "room": "standup", "owners": ["alice@meet.test"], "start": "2026-12-01T09:00:00+01:00",
+        "duration_seconds": 900, "time_zone": "Europe/Berlin", "early_join_seconds": 300, "every_weeks": 1,
+        "max_participants": 8
+    });
+    let created = manage(&server, Method::POST, "/api/v1/meetings", Some(TOKEN)).json(&good).send().await?;
+    assert_eq!(created.status(), 201);
+    let meeting: Value = created.json().await?;
+    let id = meeting["id"].as_i64().context("id")?;
+    assert_eq!(meeting["end"], "2026-12-01T08:15:00Z");
+    assert_eq!(meeting["every_weeks"], 1);
+
+    let bad_inputs: Vec<(Value, &str)> = vec![
+        (serde_json::json!({"room": "Not A Room", "start": "2026-12-01T09:00:00Z", "duration_seconds": 60}), "room:"),
+        (serde_json::json!({"room": "r", "start": "next monday", "duration_seconds": 60}), "start:"),
+        (serde_json::json!({"room": "r", "start": "2026-12-01T09:00:00Z", "end": "2026-12-01T08:00:00Z"}), ""),
+        (
+            serde_json::json!({"room": "r", "start": "2026-12-01T09:00:00Z", "duration_seconds": 60, "owners": ["not a jid"]}),
+            "owners:",
+        ),
+        (
+            serde_json::json!({"room": "r", "start": "2026-12-01T09:00:00Z", "duration_seconds": 60, "time_zone": "Mars/Olympus"}),
+            "",
+        ),
+        (
+            serde_json::json!({"room": "r", "start": "2026-12-01T09:00:00Z", "duration_seconds": 60, "colour": "red"}),
+            "the body is not a meeting",
+        ),
+        (serde_json::json!({"room": "r", "start": "2026-12-01T09:00:00Z"}), "end: missing"),
+        (
+            serde_json::json!({"room": "r", "start": "2026-12-01T09:00:00Z", "end": "2026-12-01T10:00:00Z", "duration_seconds": 60}),
+            "end and duration_seconds",
+        ),
+    ];
+    for (body, expected) in &bad_inputs {
+        let answer = manage(&server, Method::POST, "/api/v1/meetings", Some(TOKEN)).json(body).send().await?;
+        assert_eq!(answer.status(), 400, "{body}");
+        let json: Value = answer.json().await?;
+        let message = json["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty() && message.starts_with(expected), "{body}: {message}");
+    }
+    let not_json = manage(&server, Method::POST, "/api/v1/meetings", Some(TOKEN)).body("{room:").send().await?;
+    assert_eq!(not_json.status(), 400);
+    // Nothing half-stored: only the good meeting exists.
+    let list: Value =
+        manage(&server, Method::GET, "/api/v1/meetings?all=true", Some(TOKEN)).send().await?.json().await?;
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+    // Change, read, cancel (kept as history), unknown ids.
+    let mut changed = good.clone();
+    changed["duration_seconds"] = serde_json::json!(1800);
+    let put =
+        manage(&server, Method::PUT, &format!("/api/v1/meetings/{id}"), Some(TOKEN)).json(&changed).send().await?;
+    assert_eq!(put.status(), 200);
+    assert_eq!(put.json::<Value>().await?["end"], "2026-12-01T08:30:00Z");
+    let cancel = manage(&server, Method::DELETE, &format!("/api/v1/meetings/{id}"), Some(TOKEN)).send().await?;
+    assert_eq!(cancel.json::<Value>().await?["cancelled"], true);
+    let listed: Value = manage(&server, Method::GET, "/api/v1/meetings", Some(TOKEN)).send().await?.json().await?;
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "cancelled meetings are not listed by default");
+    let history: Value =
+        manage(&server, Method::GET, "/api/v1/meetings?all=true", Some(TOKEN)).send().await?.json().await?;
+    assert_eq!(history.as_array().map(Vec::len), Some(1));
+    for (method, path, status) in [
+        (Method::GET, "/api/v1/meetings/999", 404),
+        (Method::DELETE, "/api/v1/meetings/999", 404),
+        (Method::GET, "/api/v1/meetings/abc", 400),
+    ] {
+        let answer = manage(&server, method.clone(), path, Some(TOKEN)).send().await?;
+        assert_eq!(answer.status(), status, "{method} {path}");
+    }
+    let conferences = manage(&server, Method::GET, "/api/v1/conferences?running=true", Some(TOKEN)).send().await?;
+    assert_eq!(conferences.status(), 200);
+    Ok(())
+}
+
+/// The OpenAPI document: served, equal to the checked-in copy, and every operation in it is a
+/// route that exists and asks for the token. `UPDATE_OPENAPI=1` rewrites the copy.
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes_and_the_checked_in_copy() -> Result<()> {
+    let server = Server::start(no_ad_hoc()).await?;
+    let served = reqwest::get(format!("{}/api/v1/openapi.json", server.base_url)).await?.text().await?;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reservations-openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, format!("{served}\n"))?;
+    }
+    let checked_in =
+        std::fs::read_to_string(&path).with_context(|| format!("{} (UPDATE_OPENAPI=1 writes it)", path.display()))?;
+    assert_eq!(
+        checked_in.trim_end(),
+        served.trim_end(),
+        "docs/reservations-openapi.json is stale: run with UPDATE_OPENAPI=1"
+    );
+    let doc: Value = serde_json::from_str(&served)?;
+    let paths = doc["paths"].as_object().context("paths")?;
+    let mut operations = 0;
+    for (path, item) in paths {
+        for method in item.as_object().context("path item")?.keys() {
+            let concrete = path.replace("{id}", "1");
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())?;
+            let answer = manage(&server, method.clone(), &concrete, None).send().await?;
+            assert_eq!(answer.status(), 401, "{method} {path}: a documented route must exist and need the token");
+            operations += 1;
+        }
+    }
+    assert_eq!(operations, 6, "{paths:?}");
+    Ok(())
+}
