@@ -192,6 +192,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_valid_and_the_defaults() {
+        let shipped = ReservationsConfig::from_toml(include_str!("../../config/jitsi-reservations.toml")).unwrap();
+        let defaults = ReservationsConfig::from_toml("").unwrap();
+        assert_eq!(format!("{shipped:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
     fn defaults_are_usable_without_a_file() {
         let config = ReservationsConfig::load_with_env(Path::new("/nonexistent/x.toml"), false, env(&[])).unwrap();
         assert_eq!(config.bind().to_string(), "127.0.0.1:8099");
