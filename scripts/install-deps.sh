@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what jitsi-focus's tests and local stack need on Debian 12, only where missing:
-# Prosody 0.12 and Chromium from Debian, the browser-test npm packages (no browser download),
-# and cargo-fuzz on the nightly toolchain for scripts/fuzz.sh.
+# Prosody 0.12, Chromium and PostgreSQL from Debian, the browser-test npm packages (no browser
+# download), and cargo-fuzz on the nightly toolchain for scripts/fuzz.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 missing=()
 command -v prosody >/dev/null || missing+=(prosody lua-bitop lua-event lua-sec lua-expat lua-socket lua-filesystem lua-unbound)
 command -v chromium >/dev/null || missing+=(chromium)
+# The reservation store's tests start their own PostgreSQL servers (tests/support/postgres.rs)
+# from the versioned server binaries, which Debian keeps off PATH. (The package also sets up a
+# `main` cluster on port 5432; the tests never use it.)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 command -v node >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
@@ -15,7 +19,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Never 'prosody --version': Prosody 0.12 ignores the flag and starts the system instance.
-echo "prosody $(dpkg-query -W -f='${Version}' prosody), $(chromium --version 2>/dev/null), node $(node --version)"
+echo "prosody $(dpkg-query -W -f='${Version}' prosody), $(chromium --version 2>/dev/null), node $(node --version)," \
+    "postgresql $(dpkg-query -W -f='${Version}' postgresql)"
 
 e2e="$root/tests/e2e"
 if [ ! -d "$e2e/node_modules/lib-jitsi-meet-dist" ] || [ ! -d "$e2e/node_modules/playwright-core" ] \

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod component_peer;
+pub mod postgres;
 pub mod prosody;
 pub mod proxy;
 pub mod reservation;

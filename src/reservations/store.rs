@@ -1,1 +1,0 @@
-//! Storage (SQLite or PostgreSQL): to be written.
