@@ -53,6 +53,7 @@ pub struct Conference {
     /// Seconds until the focus ends the conference (the meeting's end), if any.
     pub duration_secs: Option<i64>,
     pub max_occupants: Option<u32>,
-    /// When it ended (a `DELETE`, or a newer conference of the room); `None` while running.
+    /// When it ended (a `DELETE`, or a new `POST` for the room after its duration had run
+    /// out); `None` while running.
     pub ended_at: Option<Timestamp>,
 }
