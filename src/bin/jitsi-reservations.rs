@@ -126,7 +126,12 @@ fn new_meeting(args: &AddArgs) -> anyhow::Result<NewMeeting> {
         .map_err(|why| anyhow::anyhow!("{why}"))?;
     Ok(NewMeeting {
         room,
-        owners: args.owners.clone(),
+        owners: args.owners.iter().map(|o| o.to_lowercase()).fold(Vec::new(), |mut all, o| {
+            if !all.contains(&o) {
+                all.push(o);
+            }
+            all
+        }),
         start,
         end,
         time_zone,

@@ -229,7 +229,8 @@ pub fn new_meeting(input: MeetingInput) -> Result<NewMeeting, ApiError> {
     }
     Ok(NewMeeting {
         room,
-        owners: input.owners,
+        // Stored lower case: owners are compared case-insensitively, and stored once each.
+        owners: dedup_lowercase(&input.owners),
         start,
         end,
         time_zone,
@@ -238,6 +239,16 @@ pub fn new_meeting(input: MeetingInput) -> Result<NewMeeting, ApiError> {
         max_participants: input.max_participants,
         message: input.message,
     })
+}
+
+fn dedup_lowercase(owners: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for owner in owners.iter().map(|o| o.to_lowercase()) {
+        if !out.contains(&owner) {
+            out.push(owner);
+        }
+    }
+    out
 }
 
 fn json_input(body: &[u8]) -> Result<MeetingInput, ApiError> {
