@@ -117,7 +117,7 @@ async fn the_focus_client_opens_adopts_and_deletes() -> Result<()> {
     let Verdict::Granted(reservation) = judge_create(&outcome, "hello", 1, 0) else {
         panic!("not granted: {outcome}");
     };
-    assert_eq!(reservation.duration.as_secs(), 3600, "ends with the meeting: {outcome}");
+    assert_eq!(reservation.duration.num_seconds(), 3600, "ends with the meeting: {outcome}");
     assert_eq!(reservation.max_occupants, Some(25));
     assert_eq!(reservation.mail_owner.as_deref(), Some("alice@meet.test"));
 
@@ -143,7 +143,7 @@ async fn the_focus_client_opens_adopts_and_deletes() -> Result<()> {
     let again = focus_post(&server, &client, "hello", Some("alice@meet.test")).await;
     let Verdict::Granted(second) = judge_create(&again, "hello", 1, 0) else { panic!("not granted again: {again}") };
     assert_ne!(second.id, reservation.id);
-    assert_eq!(second.duration.as_secs(), 1800, "the rest of the meeting");
+    assert_eq!(second.duration.num_seconds(), 1800, "the rest of the meeting");
     // History: both conferences are kept.
     let all = server.store.conferences(None, Some("hello"), 10).await?;
     assert_eq!(all.len(), 2);

@@ -38,7 +38,7 @@ enum Command {
 #[derive(Subcommand)]
 enum MeetingsCommand {
     /// Book a meeting; prints its id.
-    Add(AddArgs),
+    Add(Box<AddArgs>),
     /// List meetings (one per line).
     List {
         /// Only this room's.
@@ -96,7 +96,7 @@ fn parse_time(what: &str, text: &str) -> anyhow::Result<Timestamp> {
 }
 
 fn new_meeting(args: &AddArgs) -> anyhow::Result<NewMeeting> {
-    let room = args.room.to_lowercase();
+    let room = args.room.clone();
     policy::validate_room_name(&room).map_err(|why| anyhow::anyhow!("--room: {why}"))?;
     for owner in &args.owners {
         policy::validate_owner(owner).map_err(|why| anyhow::anyhow!("--owner {owner:?}: {why}"))?;
@@ -111,7 +111,7 @@ fn new_meeting(args: &AddArgs) -> anyhow::Result<NewMeeting> {
         (None, None) => bail!("give --end or --duration"),
     };
     let time_zone = match &args.timezone {
-        Some(tz) => tz.clone(),
+        Some(tz) => policy::canonical_time_zone(tz).map_err(|why| anyhow::anyhow!("--timezone: {why}"))?,
         None => jiff::tz::TimeZone::system().iana_name().unwrap_or("UTC").to_owned(),
     };
     let early_join = SignedDuration::try_from(*args.early_join).context("--early-join is too long")?;
@@ -122,9 +122,7 @@ fn new_meeting(args: &AddArgs) -> anyhow::Result<NewMeeting> {
         }),
         None => None,
     };
-    policy::validate_schedule(start, end, &time_zone, early_join, recurrence.as_ref())
-        .map_err(|why| anyhow::anyhow!("{why}"))?;
-    Ok(NewMeeting {
+    let meeting = NewMeeting {
         room,
         owners: args.owners.iter().map(|o| o.to_lowercase()).fold(Vec::new(), |mut all, o| {
             if !all.contains(&o) {
@@ -139,7 +137,9 @@ fn new_meeting(args: &AddArgs) -> anyhow::Result<NewMeeting> {
         recurrence,
         max_participants: args.max_participants,
         message: args.message.clone(),
-    })
+    };
+    jitsi_focus::reservations::server::manage::check_meeting(&meeting).map_err(|why| anyhow::anyhow!("{why}"))?;
+    Ok(meeting)
 }
 
 fn describe(m: &Meeting) -> String {

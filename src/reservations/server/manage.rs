@@ -195,41 +195,35 @@ fn parse_time(field: &str, text: &str) -> Result<Timestamp, ApiError> {
 
 /// The checked meeting of an input, or a 400 saying what is wrong.
 pub fn new_meeting(input: MeetingInput) -> Result<NewMeeting, ApiError> {
-    let room = input.room.to_lowercase();
-    policy::validate_room_name(&room).map_err(|why| ApiError::bad_request(format!("room: {why}")))?;
+    let bad = |why: &str| ApiError::bad_request(why);
+    policy::validate_room_name(&input.room).map_err(|why| bad(&format!("room: {why}")))?;
     for owner in &input.owners {
-        policy::validate_owner(owner).map_err(|why| ApiError::bad_request(format!("owners: {owner:?}: {why}")))?;
+        policy::validate_owner(owner).map_err(|why| bad(&format!("owners: {why}")))?;
     }
     let start = parse_time("start", &input.start)?;
     let end = match (&input.end, input.duration_seconds) {
-        (Some(_), Some(_)) => return Err(ApiError::bad_request("end and duration_seconds: give one, not both")),
+        (Some(_), Some(_)) => return Err(bad("end and duration_seconds: give one, not both")),
         (Some(end), None) => parse_time("end", end)?,
-        (None, Some(seconds)) if seconds > 0 => start
-            .checked_add(SignedDuration::from_secs(seconds))
-            .map_err(|_| ApiError::bad_request("duration_seconds: too long"))?,
-        (None, Some(_)) => return Err(ApiError::bad_request("duration_seconds: must be positive")),
-        (None, None) => return Err(ApiError::bad_request("end: missing (or give duration_seconds)")),
+        (None, Some(seconds)) if seconds > 0 => {
+            start.checked_add(SignedDuration::from_secs(seconds)).map_err(|_| bad("duration_seconds: too long"))?
+        }
+        (None, Some(_)) => return Err(bad("duration_seconds: must be positive")),
+        (None, None) => return Err(bad("end: missing (or give duration_seconds)")),
     };
-    let time_zone = input.time_zone.unwrap_or_else(|| "UTC".into());
+    let time_zone = policy::canonical_time_zone(input.time_zone.as_deref().unwrap_or("UTC"))
+        .map_err(|why| bad(&format!("time_zone: {why}")))?;
     let early_join = SignedDuration::from_secs(input.early_join_seconds.unwrap_or(0));
     let recurrence = match input.every_weeks {
         Some(interval) => Some(Recurrence::Weekly {
             interval,
             until: input.until.as_deref().map(|u| parse_time("until", u)).transpose()?,
         }),
-        None if input.until.is_some() => return Err(ApiError::bad_request("until: only with every_weeks")),
+        None if input.until.is_some() => return Err(bad("until: only with every_weeks")),
         None => None,
     };
-    policy::validate_schedule(start, end, &time_zone, early_join, recurrence.as_ref())
-        .map_err(ApiError::bad_request)?;
-    if let Some(message) = &input.message {
-        if message.chars().count() > 500 || message.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(ApiError::bad_request("message: at most 500 characters, no control characters"));
-        }
-    }
-    Ok(NewMeeting {
-        room,
-        // Stored lower case: owners are compared case-insensitively, and stored once each.
+    let meeting = NewMeeting {
+        room: input.room,
+        // Stored lower case and once each: owners are compared case-insensitively.
         owners: dedup_lowercase(&input.owners),
         start,
         end,
@@ -237,7 +231,26 @@ pub fn new_meeting(input: MeetingInput) -> Result<NewMeeting, ApiError> {
         early_join,
         recurrence,
         max_participants: input.max_participants,
-        message: input.message,
+        message: input.message.filter(|m| !m.trim().is_empty()),
+    };
+    check_meeting(&meeting).map_err(|why| bad(&why))?;
+    Ok(meeting)
+}
+
+/// Every booking rule of the policy (schedule, limits, message) on a meeting to be stored.
+pub fn check_meeting(m: &NewMeeting) -> Result<(), String> {
+    policy::validate_meeting(&Meeting {
+        id: 0,
+        room: m.room.clone(),
+        owners: m.owners.clone(),
+        start: m.start,
+        end: m.end,
+        time_zone: m.time_zone.clone(),
+        early_join: m.early_join,
+        recurrence: m.recurrence,
+        max_participants: m.max_participants,
+        message: m.message.clone(),
+        cancelled: false,
     })
 }
 
