@@ -1,8 +1,12 @@
-//! The reservation server's contract (`POST`/`GET`/`DELETE /conference`) over real HTTP on
-//! loopback, against a SQLite file, with a clock the test sets: called by the focus's own
-//! reservation client (`jitsi_focus::runtime::http::ReservationClient` and the core's judge
-//! functions, exactly what the focus does) and by requests shaped like Prosody's
-//! `mod_reservations` and Jicofo's.
+//! The reservation server's contract (`POST`/`GET`/`DELETE /conference`) and management API
+//! over real HTTP on loopback, with a clock the test sets, each test on SQLite (a temporary
+//! file) and on a real PostgreSQL (started per test): called by the focus's own reservation
+//! client (`jitsi_focus::runtime::http::ReservationClient` and the core's judge functions,
+//! exactly what the focus does) and by requests shaped like Prosody's `mod_reservations` and
+//! Jicofo's. Two server instances on one PostgreSQL racing for one room: one opens it, the
+//! others get 409 with its id.
+
+mod support;
 
 use std::sync::{Arc, Mutex};
 
@@ -19,13 +23,28 @@ use jitsi_focus::reservations::store::{NewMeeting, Store};
 use jitsi_focus::runtime::http::ReservationClient;
 use serde_json::Value;
 
-/// A server on 127.0.0.1 with its own SQLite file and a settable clock.
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What keeps a test database alive (dropped after the server).
+#[allow(dead_code)]
+enum Keep {
+    Sqlite(tempfile::TempDir),
+    Postgres(support::postgres::Postgres),
+}
+
+/// A server on 127.0.0.1 with its own database and a settable clock.
 struct Server {
     base_url: String,
     store: Store,
+    url: String,
     now: Arc<Mutex<Timestamp>>,
-    _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
+    _keep: Keep,
 }
 
 impl Drop for Server {
@@ -37,26 +56,44 @@ impl Drop for Server {
 const T0: &str = "2026-12-01T12:00:00Z";
 const TOKEN: &str = "test-token-0123456789";
 
+/// Serves `store` on a free loopback port with the clock `now`; returns the base URL.
+async fn serve(
+    store: Store,
+    ad_hoc: AdHocPolicy,
+    now: Arc<Mutex<Timestamp>>,
+) -> Result<(String, tokio::task::JoinHandle<()>)> {
+    let state = AppState {
+        store,
+        ad_hoc: Arc::new(ad_hoc),
+        ad_hoc_duration: SignedDuration::from_hours(24),
+        clock: Arc::new(move || *now.lock().expect("clock")),
+        tokens: Arc::new(vec![TOKEN.to_owned()]),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let router = server::router(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("server");
+    });
+    Ok((base_url, task))
+}
+
 impl Server {
-    async fn start(ad_hoc: AdHocPolicy) -> Result<Server> {
-        let dir = tempfile::tempdir()?;
-        let store = Store::connect(&format!("sqlite://{}", dir.path().join("r.db").display())).await?;
-        let now = Arc::new(Mutex::new(T0.parse::<Timestamp>()?));
-        let clock_now = now.clone();
-        let state = AppState {
-            store: store.clone(),
-            ad_hoc: Arc::new(ad_hoc),
-            ad_hoc_duration: SignedDuration::from_hours(24),
-            clock: Arc::new(move || *clock_now.lock().expect("clock")),
-            tokens: Arc::new(vec![TOKEN.to_owned()]),
+    async fn start(backend: Backend, ad_hoc: AdHocPolicy) -> Result<Server> {
+        let (url, keep) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir()?;
+                (format!("sqlite://{}", dir.path().join("r.db").display()), Keep::Sqlite(dir))
+            }
+            Backend::Postgres => {
+                let pg = support::postgres::Postgres::start().await?;
+                (pg.url(), Keep::Postgres(pg))
+            }
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base_url = format!("http://{}", listener.local_addr()?);
-        let router = server::router(state);
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("server");
-        });
-        Ok(Server { base_url, store, now, _dir: dir, task })
+        let store = Store::connect(&url).await?;
+        let now = Arc::new(Mutex::new(T0.parse::<Timestamp>()?));
+        let (base_url, task) = serve(store.clone(), ad_hoc, now.clone()).await?;
+        Ok(Server { base_url, store, url, now, task, _keep: keep })
     }
 
     fn set_now(&self, t: &str) {
@@ -106,9 +143,8 @@ async fn focus_post(server: &Server, client: &ReservationClient, room: &str, own
     client.perform(&call).await
 }
 
-#[tokio::test]
-async fn the_focus_client_opens_adopts_and_deletes() -> Result<()> {
-    let server = Server::start(no_ad_hoc()).await?;
+async fn the_focus_client_opens_adopts_and_deletes(backend: Backend) -> Result<()> {
+    let server = Server::start(backend, no_ad_hoc()).await?;
     // Meeting 12:00–13:00 UTC (13:00–14:00 Berlin), early join 10 min; now 12:00.
     server.book("hello", "2026-12-01T12:00:00Z", "2026-12-01T13:00:00Z", &["alice@meet.test"]).await?;
     let client = server.focus_client()?;
@@ -151,9 +187,8 @@ async fn the_focus_client_opens_adopts_and_deletes() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn refusals_are_403_with_a_text_a_person_reads() -> Result<()> {
-    let server = Server::start(no_ad_hoc()).await?;
+async fn refusals_are_403_with_a_text_a_person_reads(backend: Backend) -> Result<()> {
+    let server = Server::start(backend, no_ad_hoc()).await?;
     server.book("later", "2026-12-02T13:00:00Z", "2026-12-02T14:00:00Z", &[]).await?;
     server.book("booked", "2026-12-01T11:30:00Z", "2026-12-01T13:00:00Z", &["bob@meet.test"]).await?;
     let client = server.focus_client()?;
@@ -173,9 +208,8 @@ async fn refusals_are_403_with_a_text_a_person_reads() -> Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn requests_shaped_like_mod_reservations_and_jicofo() -> Result<()> {
-    let server = Server::start(AdHocPolicy { allow: false, patterns: vec!["adhoc-*".into()] }).await?;
+async fn requests_shaped_like_mod_reservations_and_jicofo(backend: Backend) -> Result<()> {
+    let server = Server::start(backend, AdHocPolicy { allow: false, patterns: vec!["adhoc-*".into()] }).await?;
     let http = reqwest::Client::new();
     let post = |body: &'static str| {
         http.post(format!("{}/conference", server.base_url))
@@ -236,10 +270,9 @@ fn manage(server: &Server, method: reqwest::Method, path: &str, token: Option<&s
     }
 }
 
-#[tokio::test]
-async fn the_management_api_needs_a_token_and_refuses_bad_input_precisely() -> Result<()> {
+async fn the_management_api_needs_a_token_and_refuses_bad_input_precisely(backend: Backend) -> Result<()> {
     use reqwest::Method;
-    let server = Server::start(no_ad_hoc()).await?;
+    let server = Server::start(backend, no_ad_hoc()).await?;
     for token in [None, Some("wrong-token-0123456789"), Some("test-token-012345678")] {
         let answer = manage(&server, Method::GET, "/api/v1/meetings", token).send().await?;
         assert_eq!(answer.status(), 401, "{token:?}");
@@ -323,7 +356,7 @@ async fn the_management_api_needs_a_token_and_refuses_bad_input_precisely() -> R
 /// route that exists and asks for the token. `UPDATE_OPENAPI=1` rewrites the copy.
 #[tokio::test]
 async fn the_openapi_document_matches_the_routes_and_the_checked_in_copy() -> Result<()> {
-    let server = Server::start(no_ad_hoc()).await?;
+    let server = Server::start(Backend::Sqlite, no_ad_hoc()).await?;
     let served = reqwest::get(format!("{}/api/v1/openapi.json", server.base_url)).await?.text().await?;
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reservations-openapi.json");
     if std::env::var_os("UPDATE_OPENAPI").is_some() {
@@ -351,3 +384,82 @@ async fn the_openapi_document_matches_the_routes_and_the_checked_in_copy() -> Re
     assert_eq!(operations, 6, "{paths:?}");
     Ok(())
 }
+
+/// Server instances on one database race for one new room: exactly one opens it, every other
+/// gets 409 naming that conference. On PostgreSQL two instances (two pools), as behind a load
+/// balancer; on SQLite the one instance.
+async fn instances_racing_for_a_room_open_it_once(backend: Backend) -> Result<()> {
+    let first = Server::start(backend, AdHocPolicy { allow: true, patterns: vec![] }).await?;
+    let mut bases = vec![first.base_url.clone()];
+    let mut _second = None;
+    if let Backend::Postgres = backend {
+        let store = Store::connect(&first.url).await?;
+        let (base_url, task) = serve(store, AdHocPolicy { allow: true, patterns: vec![] }, first.now.clone()).await?;
+        bases.push(base_url);
+        _second = Some(AbortOnDrop(task));
+    }
+    let http = reqwest::Client::new();
+    let posts = (0..20).map(|i| {
+        let url = format!("{}/conference", bases[i % bases.len()]);
+        let http = http.clone();
+        tokio::spawn(async move {
+            let answer =
+                http.post(url).form(&[("name", "raced"), ("start_time", "2026-12-01T12:00:00.000Z")]).send().await?;
+            let status = answer.status().as_u16();
+            let json: Value = answer.json().await?;
+            anyhow::Ok((status, json))
+        })
+    });
+    let mut opened = Vec::new();
+    let mut conflicts = Vec::new();
+    for post in posts.collect::<Vec<_>>() {
+        let (status, json) = post.await??;
+        match status {
+            200 => opened.push(json["id"].as_i64().context("id")?),
+            409 => conflicts.push(json["conflict_id"].as_i64().context("conflict_id")?),
+            other => panic!("HTTP {other}: {json}"),
+        }
+    }
+    assert_eq!(opened.len(), 1, "opened {opened:?}");
+    assert_eq!(conflicts.len(), 19);
+    assert!(conflicts.iter().all(|id| *id == opened[0]), "every 409 names the one running conference: {conflicts:?}");
+    Ok(())
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Each case once per backend: `on_sqlite::NAME` and `on_postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() -> anyhow::Result<()> {
+                    super::$case(super::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() -> anyhow::Result<()> {
+                    super::$case(super::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    the_focus_client_opens_adopts_and_deletes,
+    refusals_are_403_with_a_text_a_person_reads,
+    requests_shaped_like_mod_reservations_and_jicofo,
+    the_management_api_needs_a_token_and_refuses_bad_input_precisely,
+    instances_racing_for_a_room_open_it_once,
+);
