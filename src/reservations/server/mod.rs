@@ -4,6 +4,7 @@
 
 pub mod contract;
 pub mod manage;
+pub mod page;
 
 use std::sync::Arc;
 
@@ -38,7 +39,7 @@ pub struct AppState {
 
 /// The whole router.
 pub fn router(state: AppState) -> axum::Router {
-    contract::routes().merge(manage::routes()).with_state(state)
+    contract::routes().merge(manage::routes()).merge(page::routes()).with_state(state)
 }
 
 /// A JSON error in the shape the reservation clients read (`error`, `message`).
