@@ -204,7 +204,8 @@ impl ReservationsServer {
     }
 
     /// Waits for a log event: a JSON line whose `fields.message` is `message` and whose fields
-    /// include all of `fields` (compared as strings, e.g. `("room", "hello")`).
+    /// include all of `fields`: a string field equal to the text, any other equal to the JSON the
+    /// text spells (`("room", "hello")`, `("id", "5")`).
     pub async fn wait_for_event(&self, message: &str, fields: &[(&str, &str)], timeout: Duration) -> Result<Value> {
         self.wait_for_line(
             |line| {
@@ -212,7 +213,7 @@ impl ReservationsServer {
                 f["message"] == message
                     && fields.iter().all(|(k, v)| match &f[*k] {
                         Value::String(s) => s == v,
-                        other => other.to_string() == *v,
+                        other => serde_json::from_str::<Value>(v).is_ok_and(|parsed| parsed == *other),
                     })
             },
             timeout,
