@@ -1,6 +1,12 @@
 //! End to end with the real client: lib-jitsi-meet (npm lib-jitsi-meet-dist 2.1.5) in Debian's
-//! headless Chromium, over BOSH and WebSocket, against a real Prosody, a real reservation HTTP
-//! server and jitsi-focus. The browser is driven by tests/e2e/driver.js (playwright-core).
+//! headless Chromium, over BOSH and WebSocket, against a real Prosody, jitsi-focus and a
+//! reservation server. The browser is driven by tests/e2e/driver.js (playwright-core).
+//!
+//! Rooms that are simply granted, and the plain refusal of a room nobody booked, go through the
+//! real reservation server (`jitsi-reservations serve`, spawned with a SQLite file: meetings
+//! booked with its CLI, or its ad-hoc policy). Tests that need an answer the real server never
+//! gives (a refusal text full of markup, no request at all) use the scripted server
+//! (`tests/support/reservation.rs`).
 
 mod harness;
 mod support;
@@ -11,7 +17,10 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use harness::{config, reservation, Focus};
 use serde_json::{json, Value};
-use support::{Prosody, ProsodyOptions, Reply, ReservationServer, TestClient, AUTH_DOMAIN, DEFAULT_TIMEOUT};
+use support::{
+    Prosody, ProsodyOptions, Reply, ReservationServer, ReservationsOptions, ReservationsServer, TestClient,
+    AUTH_DOMAIN, DEFAULT_TIMEOUT,
+};
 
 /// One Chromium at a time: each needs a core and ~150 MB, and the machine has two cores.
 static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -78,19 +87,33 @@ async fn drive(args: &[&str]) -> Result<Value> {
     Ok(result)
 }
 
-struct Stack {
+/// Prosody, a reservation API (`A`: the scripted one or the real server) and the focus using it.
+struct Stack<A> {
     prosody: Prosody,
-    api: ReservationServer,
+    api: A,
     _focus: Focus,
 }
 
-async fn stack(auth: &str) -> Result<Stack> {
+async fn stack_with<A>(auth: &str, api: A, base_url: &str) -> Result<Stack<A>> {
     let options = ProsodyOptions { restrict_room_creation: true, ..Default::default() }.with_user("alice", "alice-pw");
     let prosody = Prosody::start(options).await?;
-    let api = ReservationServer::start().await?;
-    let focus = Focus::start(config(prosody.component_port(), &format!("{}{auth}", reservation(&api.base_url()))));
+    let focus = Focus::start(config(prosody.component_port(), &format!("{}{auth}", reservation(base_url))));
     harness::wait_focus_online(&TestClient::anonymous(prosody.c2s_port()).await?).await?;
     Ok(Stack { prosody, api, _focus: focus })
+}
+
+/// With the scripted reservation API.
+async fn stack(auth: &str) -> Result<Stack<ReservationServer>> {
+    let api = ReservationServer::start().await?;
+    let base_url = api.base_url();
+    stack_with(auth, api, &base_url).await
+}
+
+/// With the real reservation server (`jitsi-reservations serve`).
+async fn real_stack(auth: &str, options: ReservationsOptions) -> Result<Stack<ReservationsServer>> {
+    let api = ReservationsServer::start(options).await?;
+    let base_url = api.base_url();
+    stack_with(auth, api, &base_url).await
 }
 
 /// The driver's expectation for a refusal with [`MESSAGE`].
@@ -118,16 +141,25 @@ async fn refused_room_shows_the_api_message(transport: Transport, room: &str) ->
     Ok(())
 }
 
+/// How the real reservation server grants the room.
+#[derive(Clone, Copy, Debug)]
+enum Grant {
+    /// A meeting booked with the CLI, open now.
+    Meeting,
+    /// No meeting; the server's `policy.ad_hoc = true`.
+    AdHoc,
+}
+
 async fn granted_room_is_joined_with_the_focus_as_owner_and_leaving_deletes(
     transport: Transport,
     room: &str,
+    grant: Grant,
 ) -> Result<()> {
-    let s = stack("").await?;
-    let start = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
-    s.api.script_post(
-        room,
-        vec![Reply::json(201, json!({"id": 808, "name": room, "start_time": start, "duration": 3600}))],
-    );
+    let s = real_stack("", ReservationsOptions { ad_hoc: matches!(grant, Grant::AdHoc), ..Default::default() }).await?;
+    let meeting = match grant {
+        Grant::Meeting => Some(s.api.book_now(room, &[]).await?),
+        Grant::AdHoc => None,
+    };
     let service = transport.url(&s.prosody);
     let result =
         drive(&["--service", &service, "--room", room, "--expect", "joined", "--expect-role", "moderator", "--leave"])
@@ -140,7 +172,18 @@ async fn granted_room_is_joined_with_the_focus_as_owner_and_leaving_deletes(
         .with_context(|| format!("the client did not recognise a focus: {}", result["roomMembers"]))?;
     assert_eq!(focus["affiliation"], "owner");
     assert_eq!(focus["jid"], "focus.meet.test/focus");
-    s.api.wait_for(|r| r.method == "DELETE" && r.path == "/conference/808", DEFAULT_TIMEOUT).await?;
+    // Leaving ended the conference: the focus's DELETE reached the server, which closed it and
+    // keeps it as history.
+    let ended = s.api.wait_for_event("conference ended", &[("room", room)], DEFAULT_TIMEOUT).await?;
+    let conferences = s.api.conferences(room).await?;
+    assert_eq!(conferences.len(), 1, "{conferences:?}");
+    let conference = &conferences[0];
+    assert_eq!(ended["fields"]["id"], conference["id"]);
+    assert!(conference["ended_at"].is_string(), "{conference}");
+    assert_eq!(conference["meeting_id"], json!(meeting));
+    // The anonymous user's bare JID, as the focus sends it.
+    let owner = conference["mail_owner"].as_str().with_context(|| format!("no mail_owner: {conference}"))?;
+    assert!(owner.ends_with("@meet.test") && !owner.contains('/'), "{owner}");
     Ok(())
 }
 
@@ -155,13 +198,43 @@ async fn websocket_refused_room_shows_the_reservation_message() -> Result<()> {
 }
 
 #[tokio::test]
-async fn bosh_granted_room_is_joined_and_leaving_deletes_the_reservation() -> Result<()> {
-    granted_room_is_joined_with_the_focus_as_owner_and_leaving_deletes(Transport::Bosh, "granted-bosh").await
+async fn bosh_booked_room_is_joined_and_leaving_ends_the_conference() -> Result<()> {
+    granted_room_is_joined_with_the_focus_as_owner_and_leaving_deletes(Transport::Bosh, "granted-bosh", Grant::Meeting)
+        .await
 }
 
 #[tokio::test]
-async fn websocket_granted_room_is_joined_and_leaving_deletes_the_reservation() -> Result<()> {
-    granted_room_is_joined_with_the_focus_as_owner_and_leaving_deletes(Transport::WebSocket, "granted-ws").await
+async fn websocket_ad_hoc_room_is_joined_and_leaving_ends_the_conference() -> Result<()> {
+    granted_room_is_joined_with_the_focus_as_owner_and_leaving_deletes(Transport::WebSocket, "granted-ws", Grant::AdHoc)
+        .await
+}
+
+/// The real server's refusal of a room nobody booked reaches the user as its text.
+#[tokio::test]
+async fn bosh_unbooked_room_shows_the_reservation_servers_refusal() -> Result<()> {
+    let s = real_stack("", ReservationsOptions::default()).await?;
+    // Booked elsewhere only: this room stays unbooked.
+    s.api.book_now("elsewhere", &[]).await?;
+    let service = s.prosody.bosh_url();
+    let text = "Room «unbooked» has no meeting booked";
+    let result = drive(&[
+        "--service",
+        &service,
+        "--room",
+        "unbooked",
+        "--expect",
+        "failed",
+        "--expect-error",
+        "conference.reservationError",
+        "--expect-code",
+        "403",
+        "--expect-message",
+        text,
+    ])
+    .await?;
+    assert_eq!(result["outcome"]["message"], text);
+    assert!(s.api.conferences("unbooked").await?.is_empty());
+    Ok(())
 }
 
 /// Sign-in deployment: users on auth.meet.test, guests anonymous on meet.test.
@@ -199,9 +272,12 @@ async fn after_sign_in_a_refusal_is_a_reservation_error_not_a_session_error() ->
     Ok(())
 }
 
+/// The meeting is booked for alice only: it opens because the focus sends the signed-in user's
+/// JID as `mail_owner`, and the real server checks it.
 #[tokio::test]
 async fn after_sign_in_the_user_is_moderator_and_a_guest_is_participant() -> Result<()> {
-    let s = stack(SIGN_IN).await?;
+    let s = real_stack(SIGN_IN, ReservationsOptions::default()).await?;
+    let meeting = s.api.book_now("signedjoin", &["alice@auth.meet.test"]).await?;
     let service = s.prosody.bosh_url();
     let mut args = sign_in_args(&service, "signedjoin");
     args.extend([
@@ -216,5 +292,11 @@ async fn after_sign_in_the_user_is_moderator_and_a_guest_is_participant() -> Res
         "--leave",
     ]);
     drive(&args).await?;
+    let started = s.api.wait_for_event("conference started", &[("room", "signedjoin")], DEFAULT_TIMEOUT).await?;
+    let conferences = s.api.conferences("signedjoin").await?;
+    assert_eq!(conferences.len(), 1, "{conferences:?}");
+    assert_eq!(conferences[0]["id"], started["fields"]["id"]);
+    assert_eq!(conferences[0]["meeting_id"], meeting);
+    assert_eq!(conferences[0]["mail_owner"], "alice@auth.meet.test");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`prosody::Prosody`]: a private Prosody 0.12 on free loopback ports.
 //! - [`reservation::ReservationServer`]: a scriptable Jitsi reservation REST API.
+//! - [`reservations_server::ReservationsServer`]: the real `jitsi-reservations serve`, spawned.
 //! - [`proxy::TcpProxy`]: a loopback TCP proxy whose connections can be cut.
 //! - [`client::TestClient`]: a plain-TCP XMPP c2s client for driving the focus.
 //!
@@ -14,12 +15,14 @@ pub mod postgres;
 pub mod prosody;
 pub mod proxy;
 pub mod reservation;
+pub mod reservations_server;
 
 pub use client::TestClient;
 pub use component_peer::ComponentPeer;
 pub use prosody::{Prosody, ProsodyOptions};
 pub use proxy::TcpProxy;
 pub use reservation::{Recorded, Reply, ReservationServer};
+pub use reservations_server::{ReservationsOptions, ReservationsServer};
 
 use std::time::Duration;
 
