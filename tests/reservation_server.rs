@@ -262,6 +262,42 @@ async fn requests_shaped_like_mod_reservations_and_jicofo(backend: Backend) -> R
 }
 
 /// The management API: a request with the right bearer token, or none.
+/// Room names as Jitsi Meet sends them (`getBackendSafeRoomName`: NFKC, lower case, then
+/// `encodeURIComponent`, so `Café (Team)!` arrives as `caf%c3%a9-(team)!`), and longer than a
+/// booking allows: they cannot be booked, but the contract must still judge them by the ad-hoc
+/// policy (200 or a 403 a person reads), not answer 400, which would keep them shut for good.
+async fn room_names_as_jitsi_sends_them_are_judged_not_rejected(backend: Backend) -> Result<()> {
+    let long = "a".repeat(200);
+    let names = ["caf%c3%a9", "caf%c3%a9-(team)!", "%e4%bc%9a%e8%ad%b0", "it~s*fine", long.as_str()];
+    for (ad_hoc, expected) in [(AdHocPolicy { allow: true, patterns: vec![] }, 200), (no_ad_hoc(), 403)] {
+        let server = Server::start(backend, ad_hoc).await?;
+        let http = reqwest::Client::new();
+        for name in names {
+            let answer = http
+                .post(format!("{}/conference", server.base_url))
+                .form(&[("name", name), ("start_time", "2026-12-01T12:00:00.000Z")])
+                .send()
+                .await?;
+            assert_eq!(answer.status(), expected, "{name}");
+            let json: Value = answer.json().await?;
+            if expected == 200 {
+                assert_eq!(json["name"], name);
+            } else {
+                assert!(json["message"].as_str().is_some_and(|m| m.contains("has no meeting booked")), "{json}");
+            }
+        }
+        // What no MUC local part can be is still a 400.
+        for name in ["a b", "a@b", "a/b", "x\u{7}y", ""] {
+            let answer = http.post(format!("{}/conference", server.base_url)).form(&[("name", name)]).send().await?;
+            assert_eq!(answer.status(), 400, "{name:?}");
+        }
+        let huge = "b".repeat(2000);
+        let answer = http.post(format!("{}/conference", server.base_url)).form(&[("name", huge)]).send().await?;
+        assert_eq!(answer.status(), 400, "a name longer than an XMPP local part");
+    }
+    Ok(())
+}
+
 fn manage(server: &Server, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
     let request = reqwest::Client::new().request(method, format!("{}{path}", server.base_url));
     match token {
@@ -460,6 +496,7 @@ on_both_backends!(
     the_focus_client_opens_adopts_and_deletes,
     refusals_are_403_with_a_text_a_person_reads,
     requests_shaped_like_mod_reservations_and_jicofo,
+    room_names_as_jitsi_sends_them_are_judged_not_rejected,
     the_management_api_needs_a_token_and_refuses_bad_input_precisely,
     instances_racing_for_a_room_open_it_once,
 );

@@ -73,7 +73,8 @@ fn parse_form(body: &[u8]) -> Result<CreateForm, ApiError> {
     };
     let room = field("name")?.ok_or_else(|| ApiError::bad_request("name: missing (the room name)"))?;
     let room = room.to_lowercase();
-    policy::validate_room_name(&room).map_err(|why| ApiError::bad_request(format!("name: {why}")))?;
+    // Any room the focus can send, not only bookable names: the policy decides for the rest.
+    policy::validate_conference_name(&room).map_err(|why| ApiError::bad_request(format!("name: {why}")))?;
     if let Some(start) = field("start_time")? {
         // Informational (the server's own clock decides), but it must be what the clients send.
         parse_client_time(start).ok_or_else(|| {
