@@ -298,6 +298,20 @@ async fn room_names_as_jitsi_sends_them_are_judged_not_rejected(backend: Backend
     Ok(())
 }
 
+/// A standing booking (a room reserved for its owners for years): the `duration` sent is capped,
+/// so the focus (which refuses more than ten years as invalid) still opens the room.
+async fn a_booking_for_years_still_opens_the_room(backend: Backend) -> Result<()> {
+    let server = Server::start(backend, no_ad_hoc()).await?;
+    server.book("standing", "2026-12-01T11:00:00Z", "2046-12-01T11:00:00Z", &[]).await?;
+    let client = server.focus_client()?;
+    let outcome = focus_post(&server, &client, "standing", None).await;
+    let Verdict::Granted(reservation) = judge_create(&outcome, "standing", 1, 0) else {
+        panic!("not granted: {outcome}");
+    };
+    assert!(reservation.duration.num_days() >= 365, "{outcome}");
+    Ok(())
+}
+
 fn manage(server: &Server, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
     let request = reqwest::Client::new().request(method, format!("{}{path}", server.base_url));
     match token {
@@ -497,6 +511,7 @@ on_both_backends!(
     refusals_are_403_with_a_text_a_person_reads,
     requests_shaped_like_mod_reservations_and_jicofo,
     room_names_as_jitsi_sends_them_are_judged_not_rejected,
+    a_booking_for_years_still_opens_the_room,
     the_management_api_needs_a_token_and_refuses_bad_input_precisely,
     instances_racing_for_a_room_open_it_once,
 );
