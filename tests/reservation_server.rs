@@ -312,6 +312,91 @@ async fn a_booking_for_years_still_opens_the_room(backend: Backend) -> Result<()
     Ok(())
 }
 
+/// Hostile connections: headers sent a byte at a time or never finished, a body that never
+/// arrives, a huge body, more idle connections than allowed. Each is cut off by a limit, and the
+/// server keeps answering the focus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_idle_and_huge_requests_are_cut_off() -> Result<()> {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir()?;
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("r.db").display())).await?;
+    let state = AppState {
+        store,
+        ad_hoc: Arc::new(AdHocPolicy { allow: true, patterns: vec![] }),
+        ad_hoc_duration: SignedDuration::from_hours(1),
+        clock: server::system_clock(),
+        tokens: Arc::new(vec![TOKEN.to_owned()]),
+    };
+    let limits = server::listen::Limits {
+        max_connections: 4,
+        header_read_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(1),
+        max_body_bytes: 1024,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::listen::serve(listener, state, limits, async move {
+        let _ = stopped.await;
+    }));
+    // Reads until the server closes the connection (or 10 s pass); returns what it said.
+    async fn answer_of(mut stream: tokio::net::TcpStream) -> (String, Duration) {
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+        (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+    }
+
+    // Unfinished headers, and an idle connection: closed after the header deadline.
+    let mut partial = tokio::net::TcpStream::connect(address).await?;
+    partial.write_all(b"POST /conference HTTP/1.1\r\nHost: x\r\n").await?;
+    let idle = tokio::net::TcpStream::connect(address).await?;
+    // A body that never comes: 408 after the request deadline.
+    let mut slow_body = tokio::net::TcpStream::connect(address).await?;
+    slow_body
+        .write_all(b"POST /conference HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nname=")
+        .await?;
+    // Every slot is taken now (4); a fifth client is still served once the others are cut off.
+    let mut filler = tokio::net::TcpStream::connect(address).await?;
+    filler.write_all(b"GET / HTTP/1.1\r\n").await?;
+    let http = reqwest::Client::new();
+    let late = tokio::spawn({
+        let http = http.clone();
+        async move {
+            let started = Instant::now();
+            let answer = http
+                .post(format!("http://{address}/conference"))
+                .form(&[("name", "late")])
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            (answer, started.elapsed())
+        }
+    });
+    for (what, stream) in [("partial headers", partial), ("idle", idle), ("filler", filler)] {
+        let (said, took) = answer_of(stream).await;
+        assert!(took < Duration::from_secs(5), "{what}: still open after {took:?} ({said:?})");
+    }
+    let (said, took) = answer_of(slow_body).await;
+    assert!(said.starts_with("HTTP/1.1 408"), "slow body: {said:?}");
+    assert!(took < Duration::from_secs(5), "slow body: {took:?}");
+    let (late, took) = late.await?;
+    assert_eq!(late.ok(), Some(200), "the fifth client after {took:?}");
+
+    // A body over the limit: 413, nothing stored.
+    let huge = format!("name=big&mail_owner={}", "a".repeat(4096));
+    let answer = http.post(format!("http://{address}/conference")).body(huge).send().await?;
+    assert_eq!(answer.status(), 413);
+
+    // Shutdown: the server stops accepting and returns.
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), task).await???;
+    assert!(tokio::net::TcpStream::connect(address).await.is_err(), "still accepting after shutdown");
+    Ok(())
+}
+
 fn manage(server: &Server, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
     let request = reqwest::Client::new().request(method, format!("{}{path}", server.base_url));
     match token {
