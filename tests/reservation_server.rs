@@ -397,6 +397,24 @@ async fn slow_idle_and_huge_requests_are_cut_off() -> Result<()> {
     Ok(())
 }
 
+/// Query filters are input too: a room filter no room can have (a NUL byte, which PostgreSQL
+/// cannot even compare) is a 400 naming it, not a database error.
+async fn list_filters_are_checked(backend: Backend) -> Result<()> {
+    use reqwest::Method;
+    let server = Server::start(backend, no_ad_hoc()).await?;
+    for path in ["/api/v1/meetings?room=a%00b", "/api/v1/conferences?room=a%00b", "/api/v1/conferences?room=a%20b"] {
+        let answer = manage(&server, Method::GET, path, Some(TOKEN)).send().await?;
+        assert_eq!(answer.status(), 400, "{path}");
+        let json: Value = answer.json().await?;
+        assert!(json["message"].as_str().is_some_and(|m| m.starts_with("room:")), "{path}: {json}");
+    }
+    for path in ["/api/v1/meetings?room=standup", "/api/v1/conferences?room=caf%25c3%25a9"] {
+        let answer = manage(&server, Method::GET, path, Some(TOKEN)).send().await?;
+        assert_eq!(answer.status(), 200, "{path}");
+    }
+    Ok(())
+}
+
 fn manage(server: &Server, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
     let request = reqwest::Client::new().request(method, format!("{}{path}", server.base_url));
     match token {
@@ -597,6 +615,7 @@ on_both_backends!(
     requests_shaped_like_mod_reservations_and_jicofo,
     room_names_as_jitsi_sends_them_are_judged_not_rejected,
     a_booking_for_years_still_opens_the_room,
+    list_filters_are_checked,
     the_management_api_needs_a_token_and_refuses_bad_input_precisely,
     instances_racing_for_a_room_open_it_once,
 );
