@@ -262,6 +262,159 @@ async fn requests_shaped_like_mod_reservations_and_jicofo(backend: Backend) -> R
 }
 
 /// The management API: a request with the right bearer token, or none.
+/// Room names as Jitsi Meet sends them (`getBackendSafeRoomName`: NFKC, lower case, then
+/// `encodeURIComponent`, so `Café (Team)!` arrives as `caf%c3%a9-(team)!`), and longer than a
+/// booking allows: they cannot be booked, but the contract must still judge them by the ad-hoc
+/// policy (200 or a 403 a person reads), not answer 400, which would keep them shut for good.
+async fn room_names_as_jitsi_sends_them_are_judged_not_rejected(backend: Backend) -> Result<()> {
+    let long = "a".repeat(200);
+    let names = ["caf%c3%a9", "caf%c3%a9-(team)!", "%e4%bc%9a%e8%ad%b0", "it~s*fine", long.as_str()];
+    for (ad_hoc, expected) in [(AdHocPolicy { allow: true, patterns: vec![] }, 200), (no_ad_hoc(), 403)] {
+        let server = Server::start(backend, ad_hoc).await?;
+        let http = reqwest::Client::new();
+        for name in names {
+            let answer = http
+                .post(format!("{}/conference", server.base_url))
+                .form(&[("name", name), ("start_time", "2026-12-01T12:00:00.000Z")])
+                .send()
+                .await?;
+            assert_eq!(answer.status(), expected, "{name}");
+            let json: Value = answer.json().await?;
+            if expected == 200 {
+                assert_eq!(json["name"], name);
+            } else {
+                assert!(json["message"].as_str().is_some_and(|m| m.contains("has no meeting booked")), "{json}");
+            }
+        }
+        // What no MUC local part can be is still a 400.
+        for name in ["a b", "a@b", "a/b", "x\u{7}y", ""] {
+            let answer = http.post(format!("{}/conference", server.base_url)).form(&[("name", name)]).send().await?;
+            assert_eq!(answer.status(), 400, "{name:?}");
+        }
+        let huge = "b".repeat(2000);
+        let answer = http.post(format!("{}/conference", server.base_url)).form(&[("name", huge)]).send().await?;
+        assert_eq!(answer.status(), 400, "a name longer than an XMPP local part");
+    }
+    Ok(())
+}
+
+/// A standing booking (a room reserved for its owners for years): the `duration` sent is capped,
+/// so the focus (which refuses more than ten years as invalid) still opens the room.
+async fn a_booking_for_years_still_opens_the_room(backend: Backend) -> Result<()> {
+    let server = Server::start(backend, no_ad_hoc()).await?;
+    server.book("standing", "2026-12-01T11:00:00Z", "2046-12-01T11:00:00Z", &[]).await?;
+    let client = server.focus_client()?;
+    let outcome = focus_post(&server, &client, "standing", None).await;
+    let Verdict::Granted(reservation) = judge_create(&outcome, "standing", 1, 0) else {
+        panic!("not granted: {outcome}");
+    };
+    assert!(reservation.duration.num_days() >= 365, "{outcome}");
+    Ok(())
+}
+
+/// Hostile connections: headers sent a byte at a time or never finished, a body that never
+/// arrives, a huge body, more idle connections than allowed. Each is cut off by a limit, and the
+/// server keeps answering the focus.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_idle_and_huge_requests_are_cut_off() -> Result<()> {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir()?;
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("r.db").display())).await?;
+    let state = AppState {
+        store,
+        ad_hoc: Arc::new(AdHocPolicy { allow: true, patterns: vec![] }),
+        ad_hoc_duration: SignedDuration::from_hours(1),
+        clock: server::system_clock(),
+        tokens: Arc::new(vec![TOKEN.to_owned()]),
+    };
+    let limits = server::listen::Limits {
+        max_connections: 4,
+        header_read_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(1),
+        max_body_bytes: 1024,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server::listen::serve(listener, state, limits, async move {
+        let _ = stopped.await;
+    }));
+    // Reads until the server closes the connection (or 10 s pass); returns what it said.
+    async fn answer_of(mut stream: tokio::net::TcpStream) -> (String, Duration) {
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+        (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+    }
+
+    // Unfinished headers, and an idle connection: closed after the header deadline.
+    let mut partial = tokio::net::TcpStream::connect(address).await?;
+    partial.write_all(b"POST /conference HTTP/1.1\r\nHost: x\r\n").await?;
+    let idle = tokio::net::TcpStream::connect(address).await?;
+    // A body that never comes: 408 after the request deadline.
+    let mut slow_body = tokio::net::TcpStream::connect(address).await?;
+    slow_body
+        .write_all(b"POST /conference HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nname=")
+        .await?;
+    // Every slot is taken now (4); a fifth client is still served once the others are cut off.
+    let mut filler = tokio::net::TcpStream::connect(address).await?;
+    filler.write_all(b"GET / HTTP/1.1\r\n").await?;
+    let http = reqwest::Client::new();
+    let late = tokio::spawn({
+        let http = http.clone();
+        async move {
+            let started = Instant::now();
+            let answer = http
+                .post(format!("http://{address}/conference"))
+                .form(&[("name", "late")])
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            (answer, started.elapsed())
+        }
+    });
+    for (what, stream) in [("partial headers", partial), ("idle", idle), ("filler", filler)] {
+        let (said, took) = answer_of(stream).await;
+        assert!(took < Duration::from_secs(5), "{what}: still open after {took:?} ({said:?})");
+    }
+    let (said, took) = answer_of(slow_body).await;
+    assert!(said.starts_with("HTTP/1.1 408"), "slow body: {said:?}");
+    assert!(took < Duration::from_secs(5), "slow body: {took:?}");
+    let (late, took) = late.await?;
+    assert_eq!(late.ok(), Some(200), "the fifth client after {took:?}");
+
+    // A body over the limit: 413, nothing stored.
+    let huge = format!("name=big&mail_owner={}", "a".repeat(4096));
+    let answer = http.post(format!("http://{address}/conference")).body(huge).send().await?;
+    assert_eq!(answer.status(), 413);
+
+    // Shutdown: the server stops accepting and returns.
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), task).await???;
+    assert!(tokio::net::TcpStream::connect(address).await.is_err(), "still accepting after shutdown");
+    Ok(())
+}
+
+/// Query filters are input too: a room filter no room can have (a NUL byte, which PostgreSQL
+/// cannot even compare) is a 400 naming it, not a database error.
+async fn list_filters_are_checked(backend: Backend) -> Result<()> {
+    use reqwest::Method;
+    let server = Server::start(backend, no_ad_hoc()).await?;
+    for path in ["/api/v1/meetings?room=a%00b", "/api/v1/conferences?room=a%00b", "/api/v1/conferences?room=a%20b"] {
+        let answer = manage(&server, Method::GET, path, Some(TOKEN)).send().await?;
+        assert_eq!(answer.status(), 400, "{path}");
+        let json: Value = answer.json().await?;
+        assert!(json["message"].as_str().is_some_and(|m| m.starts_with("room:")), "{path}: {json}");
+    }
+    for path in ["/api/v1/meetings?room=standup", "/api/v1/conferences?room=caf%25c3%25a9"] {
+        let answer = manage(&server, Method::GET, path, Some(TOKEN)).send().await?;
+        assert_eq!(answer.status(), 200, "{path}");
+    }
+    Ok(())
+}
+
 fn manage(server: &Server, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
     let request = reqwest::Client::new().request(method, format!("{}{path}", server.base_url));
     match token {
@@ -460,6 +613,9 @@ on_both_backends!(
     the_focus_client_opens_adopts_and_deletes,
     refusals_are_403_with_a_text_a_person_reads,
     requests_shaped_like_mod_reservations_and_jicofo,
+    room_names_as_jitsi_sends_them_are_judged_not_rejected,
+    a_booking_for_years_still_opens_the_room,
+    list_filters_are_checked,
     the_management_api_needs_a_token_and_refuses_bad_input_precisely,
     instances_racing_for_a_room_open_it_once,
 );

@@ -216,16 +216,14 @@ async fn serve(config: ReservationsConfig, store: Store) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "jitsi-reservations listening");
     // One line on stdout for scripts and tests waiting for the server.
     println!("listening http://{}/", listener.local_addr()?);
-    axum::serve(listener, server::router(state))
-        .with_graceful_shutdown(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = term.recv() => {},
-            }
-            tracing::info!("stopping");
-        })
-        .await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        tracing::info!("stopping");
+    };
+    server::listen::serve(listener, state, config.server.limits(), shutdown).await?;
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::policy::AdHocPolicy;
+use super::server::listen::Limits;
 use crate::config::{load_layered, scrub_secrets, toml_layered, ConfigError, Layering};
 
 pub const DEFAULT_PATH: &str = "/etc/jitsi-reservations/jitsi-reservations.toml";
@@ -36,11 +37,41 @@ pub struct ReservationsConfig {
 pub struct ServerConfig {
     /// Where the reservation API, the management API and the booking page listen.
     pub bind: String,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers (or leave a keep-alive
+    /// connection idle) before it is disconnected.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: std::time::Duration,
+    /// How long one request may take, reading its body included; then 408.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: std::time::Duration,
+    /// Largest request body in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { bind: "127.0.0.1:8099".into() }
+        let limits = Limits::default();
+        ServerConfig {
+            bind: "127.0.0.1:8099".into(),
+            max_connections: limits.max_connections,
+            header_read_timeout: limits.header_read_timeout,
+            request_timeout: limits.request_timeout,
+            max_body_bytes: limits.max_body_bytes,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The connection and request limits of the server.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            header_read_timeout: self.header_read_timeout,
+            request_timeout: self.request_timeout,
+            max_body_bytes: self.max_body_bytes,
+        }
     }
 }
 
@@ -149,6 +180,20 @@ impl ReservationsConfig {
             .bind
             .parse::<SocketAddr>()
             .map_err(|_| key("server.bind", "must be an address and port, e.g. 127.0.0.1:8099".into()))?;
+        if !(1..=65_536).contains(&self.server.max_connections) {
+            return Err(key("server.max_connections", "must be between 1 and 65536".into()));
+        }
+        for (name, value) in [
+            ("server.header_read_timeout", self.server.header_read_timeout),
+            ("server.request_timeout", self.server.request_timeout),
+        ] {
+            if !(std::time::Duration::from_secs(1)..=std::time::Duration::from_secs(3600)).contains(&value) {
+                return Err(key(name, "must be between 1 second and 1 hour".into()));
+            }
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.server.max_body_bytes) {
+            return Err(key("server.max_body_bytes", "must be between 1024 and 67108864 (64 MiB)".into()));
+        }
         let url = &self.database.url;
         if !(url.starts_with("sqlite://") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(key("database.url", "must start with sqlite:// (a file path) or postgres://".into()));
@@ -229,6 +274,10 @@ mod tests {
         const TOKEN: &str = "short-tok";
         for (toml, key) in [
             ("[server]\nbind = \"nowhere\"\n", "server.bind"),
+            ("[server]\nmax_connections = 0\n", "server.max_connections"),
+            ("[server]\nheader_read_timeout = \"0s\"\n", "server.header_read_timeout"),
+            ("[server]\nrequest_timeout = \"2h\"\n", "server.request_timeout"),
+            ("[server]\nmax_body_bytes = 10\n", "server.max_body_bytes"),
             ("[database]\nurl = \"mysql://x\"\n", "database.url"),
             ("[database]\nurl = \"sqlite://\"\n", "database.url"),
             (&*format!("[api]\ntokens = [\"{TOKEN}\"]\n"), "api.tokens"),

@@ -369,6 +369,26 @@ pub fn validate_room_name(room: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What a room name in `POST /conference` may be: any MUC local part the focus can send, which
+/// is more than a booking accepts ([`validate_room_name`]). Jitsi Meet sends
+/// `encodeURIComponent` of the lower-cased name (`Café` → `caf%c3%a9`, with `!*()~'` kept), and
+/// names of any length; such rooms cannot be booked, but the ad-hoc policy still decides for
+/// them, so they must not be turned away as malformed. Refused: the empty name, more than
+/// [`texts::CONFERENCE_NAME_MAX_BYTES`] bytes (the XMPP limit of a local part), and whitespace,
+/// control characters, `@` and `/`, which no local part contains.
+pub fn validate_conference_name(room: &str) -> Result<(), String> {
+    if room.is_empty() {
+        return Err(texts::room_empty());
+    }
+    if room.len() > texts::CONFERENCE_NAME_MAX_BYTES {
+        return Err(texts::conference_name_too_long(room.len()));
+    }
+    if let Some(bad) = room.chars().find(|&c| c.is_whitespace() || c.is_control() || c == '@' || c == '/') {
+        return Err(texts::conference_name_bad_char(room, bad));
+    }
+    Ok(())
+}
+
 /// An owner is a bare JID: `local@domain` or `domain`, no resource. Checked with
 /// `xmpp_parsers::jid::BareJid` (nodeprep and IDNA), with the common mistakes named first.
 pub fn validate_owner(jid: &str) -> Result<(), String> {

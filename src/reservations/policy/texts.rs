@@ -12,6 +12,9 @@ use jiff::{SignedDuration, Timestamp, Zoned};
 
 /// Longest room name (characters) a Jitsi room may have here; see [`super::validate_room_name`].
 pub const ROOM_NAME_MAX_CHARS: usize = 64;
+/// Longest room name (bytes) `POST /conference` accepts: the XMPP limit of a JID's local part;
+/// see [`super::validate_conference_name`].
+pub const CONFERENCE_NAME_MAX_BYTES: usize = 1023;
 /// Longest custom refusal text (characters) a meeting may carry.
 pub const MESSAGE_MAX_CHARS: usize = 1000;
 /// How many owners a "booked for" text names before saying "and N others".
@@ -96,6 +99,14 @@ pub fn room_bad_char(room: &str, c: char) -> String {
         echo(room),
         describe_char(c)
     )
+}
+
+pub fn conference_name_too_long(bytes: usize) -> String {
+    format!("The room name is {bytes} bytes long; a room (an XMPP local part) has at most {CONFERENCE_NAME_MAX_BYTES}")
+}
+
+pub fn conference_name_bad_char(room: &str, c: char) -> String {
+    format!("The room name «{}» contains {}, which no Jitsi room name has", echo(room), describe_char(c))
 }
 
 pub fn room_no_alnum(room: &str) -> String {

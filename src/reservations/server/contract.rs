@@ -30,6 +30,11 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/conference", post(create)).route("/conference/{id}", get(read).delete(end))
 }
 
+/// The longest `duration` sent, however far away the meeting's end: the focus refuses more
+/// than ten years as an invalid answer (and would never open a standing booking). A conference
+/// that lasts this long is ended by the focus, and the next join opens the room again.
+pub const MAX_DURATION_SECS: i64 = 366 * 24 * 3600;
+
 /// `2026-11-22T10:00:00.000Z`: UTC with milliseconds, the exact form Jicofo's parser needs.
 pub fn format_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S.%3fZ").to_string()
@@ -73,7 +78,8 @@ fn parse_form(body: &[u8]) -> Result<CreateForm, ApiError> {
     };
     let room = field("name")?.ok_or_else(|| ApiError::bad_request("name: missing (the room name)"))?;
     let room = room.to_lowercase();
-    policy::validate_room_name(&room).map_err(|why| ApiError::bad_request(format!("name: {why}")))?;
+    // Any room the focus can send, not only bookable names: the policy decides for the rest.
+    policy::validate_conference_name(&room).map_err(|why| ApiError::bad_request(format!("name: {why}")))?;
     if let Some(start) = field("start_time")? {
         // Informational (the server's own clock decides), but it must be what the clients send.
         parse_client_time(start).ok_or_else(|| {
@@ -130,7 +136,7 @@ async fn create_inner(state: &AppState, body: &[u8]) -> Result<Response, ApiErro
         }
     };
     let ends_at = opening.ends_at.unwrap_or_else(|| now.saturating_add(state.ad_hoc_duration).unwrap_or(now));
-    let duration_secs = ends_at.duration_since(now).as_secs().max(1);
+    let duration_secs = ends_at.duration_since(now).as_secs().clamp(1, MAX_DURATION_SECS);
     let new = NewConference {
         room: form.room.clone(),
         meeting_id: opening.meeting_id,

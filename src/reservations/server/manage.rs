@@ -264,6 +264,15 @@ fn dedup_lowercase(owners: &[String]) -> Vec<String> {
     out
 }
 
+/// A `room` filter: any name a conference can have (so never a NUL byte, which PostgreSQL
+/// refuses as a query parameter), or a 400.
+fn room_filter(room: Option<&str>) -> Result<Option<&str>, ApiError> {
+    if let Some(room) = room {
+        policy::validate_conference_name(room).map_err(|why| ApiError::bad_request(format!("room: {why}")))?;
+    }
+    Ok(room)
+}
+
 fn json_input(body: &[u8]) -> Result<MeetingInput, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not a meeting: {e}")))
 }
@@ -289,7 +298,8 @@ async fn list_meetings(
     Query(q): Query<MeetingsQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    let meetings = state.store.meetings(q.room.as_deref(), q.all).await.map_err(ApiError::unavailable)?;
+    let room = room_filter(q.room.as_deref())?;
+    let meetings = state.store.meetings(room, q.all).await.map_err(ApiError::unavailable)?;
     Ok(Json(meetings.iter().map(MeetingView::from).collect::<Vec<_>>()).into_response())
 }
 
@@ -368,7 +378,7 @@ async fn list_conferences(
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let conferences =
-        state.store.conferences(q.running, q.room.as_deref(), limit).await.map_err(ApiError::unavailable)?;
+    let room = room_filter(q.room.as_deref())?;
+    let conferences = state.store.conferences(q.running, room, limit).await.map_err(ApiError::unavailable)?;
     Ok(Json(conferences.iter().map(ConferenceView::from).collect::<Vec<_>>()).into_response())
 }

@@ -3,6 +3,7 @@
 //! so tests can run them at any instant.
 
 pub mod contract;
+pub mod listen;
 pub mod manage;
 pub mod page;
 
