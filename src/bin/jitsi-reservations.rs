@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use jitsi_focus::reservations::config::{ReservationsConfig, DEFAULT_PATH};
 use jitsi_focus::reservations::model::{Meeting, Recurrence};
 use jitsi_focus::reservations::policy;
-use jitsi_focus::reservations::server::{self, AppState};
+use jitsi_focus::reservations::server::{self, manage, AppState};
 use jitsi_focus::reservations::store::{NewMeeting, Store};
 use tracing_subscriber::EnvFilter;
 
@@ -124,12 +124,7 @@ fn new_meeting(args: &AddArgs) -> anyhow::Result<NewMeeting> {
     };
     let meeting = NewMeeting {
         room,
-        owners: args.owners.iter().map(|o| o.to_lowercase()).fold(Vec::new(), |mut all, o| {
-            if !all.contains(&o) {
-                all.push(o);
-            }
-            all
-        }),
+        owners: manage::dedup_lowercase(&args.owners),
         start,
         end,
         time_zone,
@@ -138,7 +133,7 @@ fn new_meeting(args: &AddArgs) -> anyhow::Result<NewMeeting> {
         max_participants: args.max_participants,
         message: args.message.clone(),
     };
-    jitsi_focus::reservations::server::manage::check_meeting(&meeting).map_err(|why| anyhow::anyhow!("{why}"))?;
+    manage::check_meeting(&meeting).map_err(|why| anyhow::anyhow!("{why}"))?;
     Ok(meeting)
 }
 

@@ -21,7 +21,7 @@ use axum::{Json, Router};
 use jiff::Timestamp;
 use serde_json::{json, Map, Value};
 
-use super::{ApiError, AppState};
+use super::{parse_id, ApiError, AppState};
 use crate::reservations::model::Conference;
 use crate::reservations::policy::{self, Decision, Request};
 use crate::reservations::store::{NewConference, Started};
@@ -176,15 +176,8 @@ fn is_overdue(c: &Conference, now: Timestamp) -> bool {
         .is_some_and(|end| end <= now)
 }
 
-fn parse_id(id: &str) -> Result<i64, ApiError> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::bad_request(format!("{id:?} is not a conference id")))
-}
-
 async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "a conference id")?;
     match state.store.conference(id).await.map_err(ApiError::unavailable)? {
         Some(c) if c.ended_at.is_none() => Ok((StatusCode::OK, Json(conference_json(&c))).into_response()),
         Some(_) => Err(ApiError::not_found(format!("Conference {id} has ended"))),
@@ -193,7 +186,7 @@ async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<R
 }
 
 async fn end(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "a conference id")?;
     let now = (state.clock)();
     match state.store.end_conference(id, now).await.map_err(ApiError::unavailable)? {
         Some(c) => {

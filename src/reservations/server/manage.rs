@@ -20,7 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::contract::format_time;
-use super::{ApiError, AppState};
+use super::{parse_id, ApiError, AppState};
 use crate::reservations::model::{Conference, Meeting, Recurrence};
 use crate::reservations::policy;
 use crate::reservations::store::NewMeeting;
@@ -254,7 +254,16 @@ pub fn check_meeting(m: &NewMeeting) -> Result<(), String> {
     })
 }
 
-fn dedup_lowercase(owners: &[String]) -> Vec<String> {
+/// A meeting as answered, or a 404 when there is none with that id.
+fn meeting_or_404(found: Option<Meeting>, id: i64) -> Result<Response, ApiError> {
+    match found {
+        Some(m) => Ok(Json(MeetingView::from(&m)).into_response()),
+        None => Err(ApiError::not_found(format!("No meeting {id}"))),
+    }
+}
+
+/// Owners as stored: lower case and once each (they are compared case-insensitively).
+pub fn dedup_lowercase(owners: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for owner in owners.iter().map(|o| o.to_lowercase()) {
         if !out.contains(&owner) {
@@ -275,10 +284,6 @@ fn room_filter(room: Option<&str>) -> Result<Option<&str>, ApiError> {
 
 fn json_input(body: &[u8]) -> Result<MeetingInput, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not a meeting: {e}")))
-}
-
-fn parse_id(id: &str) -> Result<i64, ApiError> {
-    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::bad_request(format!("{id:?} is not an id")))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -321,11 +326,8 @@ async fn read_meeting(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    let id = parse_id(&id)?;
-    match state.store.meeting(id).await.map_err(ApiError::unavailable)? {
-        Some(m) => Ok(Json(MeetingView::from(&m)).into_response()),
-        None => Err(ApiError::not_found(format!("No meeting {id}"))),
-    }
+    let id = parse_id(&id, "an id")?;
+    meeting_or_404(state.store.meeting(id).await.map_err(ApiError::unavailable)?, id)
 }
 
 #[utoipa::path(put, path = "/api/v1/meetings/{id}", params(("id" = i64, Path)), request_body = MeetingInput,
@@ -337,12 +339,9 @@ async fn change_meeting(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "an id")?;
     let meeting = new_meeting(json_input(&body)?)?;
-    match state.store.update_meeting(id, &meeting).await.map_err(ApiError::unavailable)? {
-        Some(m) => Ok(Json(MeetingView::from(&m)).into_response()),
-        None => Err(ApiError::not_found(format!("No meeting {id}"))),
-    }
+    meeting_or_404(state.store.update_meeting(id, &meeting).await.map_err(ApiError::unavailable)?, id)
 }
 
 #[utoipa::path(delete, path = "/api/v1/meetings/{id}", params(("id" = i64, Path)),
@@ -353,11 +352,8 @@ async fn cancel_meeting(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
-    let id = parse_id(&id)?;
-    match state.store.cancel_meeting(id).await.map_err(ApiError::unavailable)? {
-        Some(m) => Ok(Json(MeetingView::from(&m)).into_response()),
-        None => Err(ApiError::not_found(format!("No meeting {id}"))),
-    }
+    let id = parse_id(&id, "an id")?;
+    meeting_or_404(state.store.cancel_meeting(id).await.map_err(ApiError::unavailable)?, id)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -70,6 +70,12 @@ impl ApiError {
     }
 }
 
+/// A positive integer id from a path segment; otherwise a 400 naming it as `what`
+/// ("conference id", "id").
+pub fn parse_id(id: &str, what: &str) -> Result<i64, ApiError> {
+    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::bad_request(format!("{id:?} is not {what}")))
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(json!({ "error": self.error, "message": self.message }))).into_response()
