@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod core;
+pub mod http_serve;
 pub mod reservations;
 pub mod runtime;
 pub mod xmpp {

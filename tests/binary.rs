@@ -152,7 +152,7 @@ fn logs_written_to_a_pipe_carry_no_colour_codes() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("focus.toml");
-    std::fs::write(&path, format!("{MINIMAL}secret = \"x\"\nport = {port}\n")).unwrap();
+    std::fs::write(&path, format!("{MINIMAL}secret = \"x\"\nport = {port}\n[http]\nbind = \"127.0.0.1:0\"\n")).unwrap();
     let mut child = std::process::Command::new(BIN)
         .args(["--config", path.to_str().unwrap(), "run"])
         .stdout(Stdio::piped())

@@ -328,7 +328,7 @@ async fn slow_idle_and_huge_requests_are_cut_off() -> Result<()> {
         clock: server::system_clock(),
         tokens: Arc::new(vec![TOKEN.to_owned()]),
     };
-    let limits = server::listen::Limits {
+    let limits = jitsi_focus::http_serve::Limits {
         max_connections: 4,
         header_read_timeout: Duration::from_secs(1),
         request_timeout: Duration::from_secs(1),
@@ -337,7 +337,7 @@ async fn slow_idle_and_huge_requests_are_cut_off() -> Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let address = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(server::listen::serve(listener, state, limits, async move {
+    let task = tokio::spawn(jitsi_focus::http_serve::serve(listener, server::router(state), limits, async move {
         let _ = stopped.await;
     }));
     // Reads until the server closes the connection (or 10 s pass); returns what it said.

@@ -160,6 +160,7 @@ impl Driver {
                 }
                 Effect::Http(call) => self.calls.push(call),
                 Effect::Outbox(_) => {}
+                Effect::AnswerHttp { .. } => {}
             }
         }
     }

@@ -219,6 +219,6 @@ async fn serve(config: ReservationsConfig, store: Store) -> anyhow::Result<()> {
         }
         tracing::info!("stopping");
     };
-    server::listen::serve(listener, state, config.server.limits(), shutdown).await?;
+    jitsi_focus::http_serve::serve(listener, server::router(state), config.server.limits(), shutdown).await?;
     Ok(())
 }

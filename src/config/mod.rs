@@ -22,6 +22,7 @@ use xmpp_parsers::jid::BareJid;
 mod bridges;
 mod codecs;
 mod conference;
+mod http;
 mod limits;
 mod logging;
 mod messages;
@@ -34,6 +35,7 @@ mod xmpp;
 pub use bridges::{BridgesConfig, SelectionStrategy};
 pub use codecs::CodecsConfig;
 pub use conference::{AuthConfig, AuthMode, ConferenceConfig};
+pub use http::HttpConfig;
 pub use limits::LimitsConfig;
 pub use logging::{LogConfig, LogFormat};
 pub use reservation::{load_ca_certificates, ReservationConfig, StateConfig};
@@ -150,6 +152,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub codecs: CodecsConfig,
     pub state: StateConfig,
+    pub http: HttpConfig,
     pub log: LogConfig,
 }
 
@@ -228,6 +231,7 @@ impl Config {
             domain_jid("auth.domain", &self.auth.domain)?;
         }
         self.bridges.validate()?;
+        self.http.validate(self.conference.request_timeout)?;
         // Bounded so that time arithmetic cannot overflow, so that a typo ("15d" for "15s") is
         // caught where it can still be fixed, and so that nothing can hold unbounded memory.
         // The bounds are documented in README.md, "Configuration".

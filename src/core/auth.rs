@@ -106,11 +106,13 @@ impl Sessions {
         jid.node().is_some() && jid.domain().as_str().eq_ignore_ascii_case(&self.domain)
     }
 
-    /// The authentication step for a conference request from `sender`.
+    /// The authentication step for a conference request from `sender`, or over HTTP (no
+    /// sender: a session still identifies the user, but it stays bound to the connection that
+    /// last used it over XMPP, the one whose occupant is made moderator).
     pub fn authenticate(
         &mut self,
         now: Time,
-        sender: &Jid,
+        sender: Option<&Jid>,
         request: &ConferenceRequest,
     ) -> Result<Identity, AuthError> {
         if !self.enabled() {
@@ -122,16 +124,18 @@ impl Sessions {
                 return Err(AuthError::MachineMismatch);
             }
             session.last_used = now;
-            let previous = std::mem::replace(&mut session.bound_jid, sender.clone());
             let identity =
                 Identity::User { identity: session.identity.clone(), session_id: session.id.clone(), created: false };
-            self.unbind(&previous);
-            self.bind(sender);
+            if let Some(sender) = sender {
+                let previous = std::mem::replace(&mut session.bound_jid, sender.clone());
+                self.unbind(&previous);
+                self.bind(sender);
+            }
             return Ok(identity);
         }
-        if !self.on_auth_domain(sender) {
+        let Some(sender) = sender.filter(|sender| self.on_auth_domain(sender)) else {
             return Ok(Identity::Guest);
-        }
+        };
         let machine_uid = request.machine_uid.clone().ok_or(AuthError::MissingMachineUid)?;
         if self.by_id.len() >= self.max_sessions {
             return Err(AuthError::TooManySessions);
@@ -213,14 +217,14 @@ mod tests {
         let mut s = sessions();
         let alice: Jid = "alice@auth.meet.test/web".parse().unwrap();
         let Identity::User { session_id, created: true, identity } =
-            s.authenticate(now(), &alice, &request(None, Some("m1"))).unwrap()
+            s.authenticate(now(), Some(&alice), &request(None, Some("m1"))).unwrap()
         else {
             panic!()
         };
         assert_eq!(identity.to_string(), "alice@auth.meet.test");
         let guest: Jid = "random@meet.test/x".parse().unwrap();
         assert!(!s.is_authenticated(&guest));
-        let again = s.authenticate(now(), &guest, &request(Some(&session_id), Some("m1"))).unwrap();
+        let again = s.authenticate(now(), Some(&guest), &request(Some(&session_id), Some("m1"))).unwrap();
         assert!(matches!(again, Identity::User { created: false, .. }));
         assert!(s.is_authenticated(&guest), "the session is bound to the connection that used it last");
     }
@@ -229,35 +233,35 @@ mod tests {
     fn unknown_and_foreign_sessions_are_refused() {
         let mut s = sessions();
         let guest: Jid = "random@meet.test/x".parse().unwrap();
-        let err = StanzaError::from(s.authenticate(now(), &guest, &request(Some("nope"), Some("m1"))).unwrap_err());
+        let err = StanzaError::from(s.authenticate(now(), Some(&guest), &request(Some("nope"), Some("m1"))).unwrap_err());
         assert_eq!(err.defined_condition, DefinedCondition::NotAcceptable);
         assert!(err.other.unwrap().is("session-invalid", crate::xmpp::ns::FOCUS));
         let alice: Jid = "alice@auth.meet.test/web".parse().unwrap();
-        let Identity::User { session_id, .. } = s.authenticate(now(), &alice, &request(None, Some("m1"))).unwrap()
+        let Identity::User { session_id, .. } = s.authenticate(now(), Some(&alice), &request(None, Some("m1"))).unwrap()
         else {
             panic!()
         };
         let err =
-            StanzaError::from(s.authenticate(now(), &guest, &request(Some(&session_id), Some("other"))).unwrap_err());
+            StanzaError::from(s.authenticate(now(), Some(&guest), &request(Some(&session_id), Some("other"))).unwrap_err());
         assert_eq!(err.defined_condition, DefinedCondition::NotAcceptable);
         assert_eq!(err.texts.values().next().unwrap(), "machine UID mismatch or empty");
-        assert_eq!(s.authenticate(now(), &alice, &request(None, None)), Err(AuthError::MissingMachineUid));
+        assert_eq!(s.authenticate(now(), Some(&alice), &request(None, None)), Err(AuthError::MissingMachineUid));
     }
 
     #[test]
     fn guests_and_open_mode() {
         let mut s = sessions();
         let guest: Jid = "random@meet.test/x".parse().unwrap();
-        assert_eq!(s.authenticate(now(), &guest, &request(None, Some("m"))).unwrap(), Identity::Guest);
+        assert_eq!(s.authenticate(now(), Some(&guest), &request(None, Some("m"))).unwrap(), Identity::Guest);
         let mut open = Sessions::new(AuthMode::None, "", Duration::hours(1), 1000);
-        assert_eq!(open.authenticate(now(), &guest, &request(Some("x"), None)).unwrap(), Identity::Open);
+        assert_eq!(open.authenticate(now(), Some(&guest), &request(Some("x"), None)).unwrap(), Identity::Open);
     }
 
     #[test]
     fn sessions_expire_after_their_lifetime_of_inactivity() {
         let mut s = sessions();
         let alice: Jid = "alice@auth.meet.test/web".parse().unwrap();
-        s.authenticate(now(), &alice, &request(None, Some("m1"))).unwrap();
+        s.authenticate(now(), Some(&alice), &request(None, Some("m1"))).unwrap();
         assert_eq!(s.next_expiry(), Some(now() + Duration::hours(1)));
         s.expire(now() + Duration::minutes(59));
         assert_eq!(s.len(), 1);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use xmpp_parsers::jid::{BareJid, Jid};
 
 use super::auth::Identity;
-use super::iq::IqEnvelope;
+use super::iq::Requester;
 use super::reservation::Reservation;
 use super::Time;
 use crate::xmpp::muc::Affiliation;
@@ -28,7 +28,7 @@ pub enum Phase {
 /// A conference request waiting for its answer.
 #[derive(Debug, Clone)]
 pub struct Waiter {
-    pub envelope: IqEnvelope,
+    pub requester: Requester,
     /// When the client is told `ready='false'` so that it asks again.
     pub deadline: Time,
     /// Who asked: the answer carries a signed-in user's session.

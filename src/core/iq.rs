@@ -45,3 +45,11 @@ impl IqEnvelope {
         self.reply("error").with_child(Element::from(error))
     }
 }
+
+/// Who asked for a conference: a client over XMPP (answered with an IQ) or over HTTP
+/// (answered with [`Effect::AnswerHttp`](super::Effect::AnswerHttp)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requester {
+    Xmpp(IqEnvelope),
+    Http(u64),
+}

@@ -20,12 +20,14 @@ mod proptests;
 mod proptests_media;
 pub mod reservation;
 pub mod sources;
+pub mod stats;
 #[cfg(test)]
 mod tests;
 mod timers;
 
 pub use crate::config::LimitsConfig as Limits;
 pub use focus::{Focus, Settings};
+pub use iq::Requester;
 
 use minidom::Element;
 
@@ -45,6 +47,9 @@ pub enum Input {
     Rejected(crate::xmpp::stream::RejectedStanza),
     /// An HTTP call finished.
     Http { id: u64, outcome: reservation::HttpOutcome },
+    /// A conference request that came over HTTP (`POST /conference-request/v1`), with no XMPP
+    /// sender: answered with [`Effect::AnswerHttp`] carrying the same `id`.
+    HttpConferenceRequest { id: u64, request: crate::xmpp::focus::ConferenceRequest },
 }
 
 /// Something the runtime must do.
@@ -55,6 +60,9 @@ pub enum Effect {
     /// Record a change to the durable outbox of reservations to delete, before carrying out
     /// the effects that follow it.
     Outbox(OutboxChange),
+    /// The answer to [`Input::HttpConferenceRequest`] `id`: the `<conference/>` result, or the
+    /// stanza error an IQ would have carried.
+    AnswerHttp { id: u64, answer: Result<Element, xmpp_parsers::stanza_error::StanzaError> },
 }
 
 /// A change to the durable outbox: reservations the focus must delete, kept across restarts.

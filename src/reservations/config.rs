@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::policy::AdHocPolicy;
-use super::server::listen::Limits;
+use crate::http_serve::Limits;
 use crate::config::{load_layered, scrub_secrets, toml_layered, ConfigError, Layering};
 
 pub const DEFAULT_PATH: &str = "/etc/jitsi-reservations/jitsi-reservations.toml";

@@ -7,23 +7,25 @@
 //! stanzas from Prosody until it drains (back-pressure instead of memory). HTTP outcomes,
 //! timers and link changes are still handled meanwhile: they are bounded by the core's limits.
 
+pub mod api;
 pub mod component;
 pub mod http;
 pub mod outbox;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::time::Duration;
 
 use chrono::Utc;
 use minidom::Element;
 use thiserror::Error;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::core::{Effect, Focus, Input, OutboxChange, Settings};
 use crate::xmpp::stream::StreamLimits;
+use xmpp_parsers::stanza_error::StanzaError;
 
 /// How long a stopping focus waits for its last DELETEs (systemd's TimeoutStopSec is 15 s);
 /// what is left stays in the outbox for the next start.
@@ -38,6 +40,9 @@ pub enum RunError {
     Http(#[from] http::HttpSetupError),
     #[error(transparent)]
     Outbox(#[from] outbox::OutboxError),
+    /// The HTTP API's address is taken or not ours: the operator must know at start-up.
+    #[error("cannot listen on http.bind {address}: {source}")]
+    HttpBind { address: std::net::SocketAddr, source: std::io::Error },
     /// Only a bug can end the connection task; exiting non-zero lets systemd restart us.
     #[error("the component connection task ended unexpectedly")]
     ConnectionTaskEnded,
@@ -51,6 +56,17 @@ struct Effects {
     /// Stanzas that did not fit in the channel, in order.
     backlog: VecDeque<Element>,
     outbox: Option<outbox::Outbox>,
+    /// Conference requests that came over HTTP, by the id the core answers them with. Each is
+    /// an open HTTP request (bounded by `http.max_connections`), answered by the core within
+    /// `conference.request_timeout`.
+    http_requests: HttpRequests,
+}
+
+/// Conference requests that came over HTTP and wait for the core's answer.
+#[derive(Default)]
+struct HttpRequests {
+    waiting: HashMap<u64, oneshot::Sender<Result<Element, StanzaError>>>,
+    next_id: u64,
 }
 
 impl Effects {
@@ -85,6 +101,12 @@ impl Effects {
                     });
                 }
                 Effect::Outbox(_) => {}
+                Effect::AnswerHttp { id, answer } => {
+                    // The client may have gone; its answer then has nobody to go to.
+                    if let Some(reply) = self.http_requests.waiting.remove(&id) {
+                        let _ = reply.send(answer);
+                    }
+                }
             }
         }
     }
@@ -141,7 +163,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         link_tx,
         stanza_rx,
     )));
-    let mut effects = Effects { client, http_done: http_tx, stanzas: stanza_tx, backlog: VecDeque::new(), outbox };
+    let (query_tx, mut query_rx) = mpsc::channel(api::QUERY_QUEUE);
+    let api_server = match config.http.enabled {
+        true => Some(api_server(&config, query_tx).await?),
+        false => None,
+    };
+    let mut effects = Effects {
+        client,
+        http_done: http_tx,
+        stanzas: stanza_tx,
+        backlog: VecDeque::new(),
+        outbox,
+        http_requests: HttpRequests::default(),
+    };
     let mut link = component::LinkState::default();
     let mut failure = None;
     tokio::pin!(shutdown);
@@ -168,6 +202,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             }
             permit = effects.stanzas.reserve(), if backlogged => flush_one(&mut effects.backlog, permit),
             Some(input) = http_rx.recv() => focus.handle(Utc::now(), input),
+            Some(query) = query_rx.recv() => answer_query(&mut focus, &mut effects.http_requests, query),
             event = event_rx.recv(), if !backlogged => {
                 let Some(event) = event else {
                     failure = Some(RunError::ConnectionTaskEnded);
@@ -182,6 +217,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             _ = sleep => focus.handle_timeout(Utc::now()),
         }
     }
+    // Questions from the HTTP API now hear "stopping" instead of waiting for a loop that is gone.
+    drop(query_rx);
+    effects.http_requests.waiting.clear();
     info!(conferences = focus.conference_count(), "shutting down");
     focus.shutdown(Utc::now());
     effects.dispatch(&mut focus);
@@ -204,7 +242,64 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     // Closing the stanza channel makes the connection task close the stream after flushing.
     drop(effects);
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut connection.0).await;
+    if let Some((stop, mut task)) = api_server {
+        let _ = stop.send(());
+        if tokio::time::timeout(Duration::from_secs(2), &mut task.0).await.is_err() {
+            warn!("stopping with HTTP API requests still open");
+        }
+    }
     failure.map_or(Ok(()), Err)
+}
+
+/// Binds the HTTP API and serves it in a task until the returned sender fires.
+async fn api_server(
+    config: &Config,
+    queries: mpsc::Sender<api::Query>,
+) -> Result<(oneshot::Sender<()>, AbortOnDrop), RunError> {
+    let address = config.http.bind;
+    let listener =
+        tokio::net::TcpListener::bind(address).await.map_err(|source| RunError::HttpBind { address, source })?;
+    let local = listener.local_addr().map_err(|source| RunError::HttpBind { address, source })?;
+    info!(address = %local, "HTTP API listening");
+    let state = api::ApiState::new(
+        queries,
+        config.bridges.brewery.is_some(),
+        // The core answers within request_timeout; a little more covers the loop's turn.
+        config.conference.request_timeout + Duration::from_secs(1),
+    );
+    let router = api::router(state, &config.http);
+    let config_limits = config.http.limits();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop_rx.await;
+        };
+        if let Err(e) = crate::http_serve::serve(listener, router, config_limits, stopped).await {
+            error!("the HTTP API stopped: {e}");
+        }
+    });
+    Ok((stop_tx, AbortOnDrop(task)))
+}
+
+/// Answers a question from the HTTP API from the loop that owns the focus.
+fn answer_query(focus: &mut Focus, requests: &mut HttpRequests, query: api::Query) {
+    match query {
+        api::Query::Stats(reply) => {
+            let _ = reply.send(focus.stats());
+        }
+        api::Query::DebugOverview(reply) => {
+            let _ = reply.send(focus.debug_overview());
+        }
+        api::Query::DebugConference(room, reply) => {
+            let _ = reply.send(focus.debug_conference(&room));
+        }
+        api::Query::ConferenceRequest(request, reply) => {
+            requests.next_id += 1;
+            let id = requests.next_id;
+            requests.waiting.insert(id, reply);
+            focus.handle(Utc::now(), Input::HttpConferenceRequest { id, request });
+        }
+    }
 }
 
 /// The connection task ends with the runtime, also when the runtime's future is dropped.

@@ -53,10 +53,12 @@ impl Drop for Focus {
 }
 
 /// The TOML of a focus configuration for a test Prosody's component port and secret; `extra`
-/// is appended (sections such as `[reservation]`).
+/// is appended (sections such as `[reservation]`). The HTTP API listens on a port of the
+/// system's choosing unless `extra` has its own `[http]`, so that tests run side by side.
 pub fn config_toml(component_port: u16, secret: &str, extra: &str) -> String {
+    let http = if extra.contains("[http]") { "" } else { "[http]\nbind = \"127.0.0.1:0\"\n" };
     format!(
-        "[xmpp]\nport = {component_port}\ncomponent = \"{FOCUS_DOMAIN}\"\nsecret = \"{secret}\"\nmuc_domain = \"{MUC_DOMAIN}\"\nkeepalive = \"2s\"\nreconnect_max_delay = \"1s\"\n{extra}"
+        "[xmpp]\nport = {component_port}\ncomponent = \"{FOCUS_DOMAIN}\"\nsecret = \"{secret}\"\nmuc_domain = \"{MUC_DOMAIN}\"\nkeepalive = \"2s\"\nreconnect_max_delay = \"1s\"\n{extra}\n{http}"
     )
 }
 

@@ -47,7 +47,7 @@ impl Focus {
         conference.waiters = waiting;
         for waiter in expired {
             let not_ready = self.response(room, false, &waiter.identity);
-            self.out.send(waiter.envelope.result(Some(not_ready)));
+            self.out.answer(&waiter.requester, Ok(not_ready));
         }
         let Some(conference) = self.conferences.get_mut(room) else { return };
         match conference.phase.clone() {

@@ -30,13 +30,13 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use minidom::Element;
 use tracing::info;
 use xmpp_parsers::jid::{BareJid, FullJid};
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use super::auth::Sessions;
 use super::bridges::Bridges;
 use super::conference::Conference;
 use super::features::FeatureCache;
-use super::iq::IqEnvelope;
+use super::iq::{IqEnvelope, Requester};
 use super::reservation::{HttpCall, Method, Refusal};
 use super::timers::Timers;
 use super::{Effect, Footprint, Input, Time};
@@ -137,6 +137,17 @@ impl Out {
             self.effects.push_back(Effect::Send(stanza));
         } else {
             self.held.push(stanza);
+        }
+    }
+
+    /// Answers a conference request, over XMPP or HTTP. An HTTP answer needs no link.
+    fn answer(&mut self, requester: &Requester, answer: Result<Element, StanzaError>) {
+        match requester {
+            Requester::Xmpp(envelope) => match answer {
+                Ok(payload) => self.send(envelope.result(Some(payload))),
+                Err(error) => self.send(envelope.error(error)),
+            },
+            Requester::Http(id) => self.effects.push_back(Effect::AnswerHttp { id: *id, answer }),
         }
     }
 
@@ -282,6 +293,9 @@ impl Focus {
             Input::Stanza(stanza) => self.on_stanza(now, stanza),
             Input::Rejected(rejected) => self.on_rejected(now, &rejected),
             Input::Http { id, outcome } => self.on_http(now, id, outcome),
+            Input::HttpConferenceRequest { id, request } => {
+                self.conference_request(now, Requester::Http(id), None, request)
+            }
         }
         self.settle(now);
     }

@@ -5,13 +5,13 @@
 use minidom::Element;
 use tracing::{debug, info};
 use xmpp_parsers::jid::{BareJid, Jid};
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use super::Focus;
 use crate::config::AuthMode;
 use crate::core::auth::Identity;
 use crate::core::conference::{Conference, Phase, Waiter};
-use crate::core::iq::IqEnvelope;
+use crate::core::iq::{IqEnvelope, Requester};
 use crate::core::Time;
 use crate::xmpp::build::{elem, ElementExt};
 use crate::xmpp::focus::{self as focus_ns, ConferenceRequest, ConferenceResponse, LoginUrlRequest, Property};
@@ -34,7 +34,7 @@ impl Focus {
     }
 
     pub(super) fn bad_request(&mut self, envelope: &IqEnvelope, text: &str) {
-        self.out.send(envelope.error(focus_ns::error(ErrorType::Modify, DefinedCondition::BadRequest, text)));
+        self.out.send(envelope.error(bad_request_error(text)));
     }
 
     /// Checks `room`: a bare JID with a local part on our MUC domain.
@@ -59,17 +59,35 @@ impl Focus {
             Ok(request) => request,
             Err(e) => return self.bad_request(&envelope, &e.to_string()),
         };
-        let room = match self.validate_room(request.room.as_deref()) {
-            Ok(room) => room,
-            Err(text) => return self.bad_request(&envelope, &text),
-        };
         let Ok(sender) = envelope.from.parse::<Jid>() else {
             return self.bad_request(&envelope, "the sender's address is not a valid JID");
         };
-        let identity = match self.sessions.authenticate(now, &sender, &request) {
-            Ok(identity) => identity,
-            Err(error) => return self.out.send(envelope.error(error.into())),
+        self.conference_request(now, Requester::Xmpp(envelope), Some(sender), request);
+    }
+
+    /// A conference request over XMPP (`sender` is the client's JID) or HTTP (no sender: the
+    /// requester is a guest unless its `session-id` says otherwise).
+    pub(super) fn conference_request(
+        &mut self,
+        now: Time,
+        requester: Requester,
+        sender: Option<Jid>,
+        request: ConferenceRequest,
+    ) {
+        let room = match self.validate_room(request.room.as_deref()) {
+            Ok(room) => room,
+            Err(text) => return self.out.answer(&requester, Err(bad_request_error(&text))),
         };
+        let identity = match self.sessions.authenticate(now, sender.as_ref(), &request) {
+            Ok(identity) => identity,
+            Err(error) => return self.out.answer(&requester, Err(error.into())),
+        };
+        // Over HTTP the room cannot be joined or answered for while the link is down: the
+        // client hears `ready='false'` and asks again after its back-off. (An XMPP request
+        // cannot arrive then; its answer would be held until the link is back.)
+        if !self.out.connected && matches!(requester, Requester::Http(_)) {
+            return self.not_ready(&room, requester, &identity, "not connected to Prosody");
+        }
         // A session opened by this request, in XMPP mode, came over the client's sign-in
         // connection (or the client signed in directly). Answer with the session but
         // `ready='false'`: the client repeats the request with the session on its main
@@ -80,7 +98,7 @@ impl Focus {
             if self.settings.auth_mode == AuthMode::Xmpp {
                 info!(room = %room, identity = %user, "session created; the reservation check follows on the main connection");
                 let response = self.response(&room, false, &identity);
-                return self.out.send(envelope.result(Some(response)));
+                return self.out.answer(&requester, Ok(response));
             }
         }
         let deadline = now + self.settings.request_timeout;
@@ -92,46 +110,46 @@ impl Focus {
                     conference.initial_deadline = Some(now + self.settings.initial_timeout);
                 }
                 let response = self.response(&room, true, &identity);
-                self.out.send(envelope.result(Some(response)));
+                self.out.answer(&requester, Ok(response));
                 self.elect_owners(&room);
             } else if conference.waiters.len() < limits.max_waiters_per_conference {
-                conference.waiters.push(Waiter { envelope, deadline, identity });
+                conference.waiters.push(Waiter { requester, deadline, identity });
             } else {
-                self.not_ready(&room, envelope, &identity, "too many requests wait for this room");
+                self.not_ready(&room, requester, &identity, "too many requests wait for this room");
             }
             return;
         }
         if identity == Identity::Guest {
             let error = focus_ns::error(ErrorType::Auth, DefinedCondition::NotAuthorized, "not authorized user domain");
-            return self.out.send(envelope.error(error));
+            return self.out.answer(&requester, Err(error));
         }
         if let Some((refusal, until)) = self.refusals.get(&room) {
             if now < *until {
                 let error = focus_ns::reservation_error(refusal.code, &refusal.message);
-                self.out.send(envelope.error(error));
-                return;
+                return self.out.answer(&requester, Err(error));
             }
         }
         // Overload: a new room costs a reservation call and a join. Past the limits the client
         // hears `ready='false'` at once and asks again after its back-off (1, 2, 4… s); an error
         // would make current clients give up the join altogether (protocol.md §2.4, §3.2).
         if self.starting.len() >= limits.max_pending_conferences {
-            return self.not_ready(&room, envelope, &identity, "too many conferences are starting");
+            return self.not_ready(&room, requester, &identity, "too many conferences are starting");
         }
         if self.conferences.len() >= limits.max_conferences {
-            return self.not_ready(&room, envelope, &identity, "the focus runs its maximum of conferences");
+            return self.not_ready(&room, requester, &identity, "the focus runs its maximum of conferences");
         }
         // `mail_owner`: the signed-in identity, or else the requester's bare JID, as Prosody's
-        // mod_reservations sends it (some reservation servers require the field).
+        // mod_reservations sends it (some reservation servers require the field). An HTTP
+        // request without a session has neither.
         let owner = match &identity {
-            Identity::User { identity, .. } => identity.to_string(),
-            _ => sender.to_bare().to_string(),
+            Identity::User { identity, .. } => Some(identity.to_string()),
+            _ => sender.map(|sender| sender.to_bare().to_string()),
         };
         let phase = match self.settings.reservation {
             Some(_) => Phase::Reserving { attempt: 1, retry_at: None },
             None => Phase::Joining { sent_at: None },
         };
-        let mut conference = Conference::new(room.clone(), Some(owner), phase, now);
+        let mut conference = Conference::new(room.clone(), owner, phase, now);
         // Start muted (§7.4): participants beyond the Nth join muted. Read from the request that
         // creates the conference, as Jicofo reads its conference properties.
         let start_muted = |name: &str| {
@@ -139,7 +157,7 @@ impl Focus {
         };
         conference.media.start_audio_muted = start_muted("startAudioMuted");
         conference.media.start_video_muted = start_muted("startVideoMuted");
-        conference.waiters.push(Waiter { envelope, deadline, identity });
+        conference.waiters.push(Waiter { requester, deadline, identity });
         debug!(room = %room, "new conference requested");
         self.conferences.insert(room.clone(), conference);
         self.touch(&room);
@@ -151,10 +169,10 @@ impl Focus {
     }
 
     /// Answers `ready='false'` at once because of a limit; the client asks again later.
-    fn not_ready(&mut self, room: &BareJid, envelope: IqEnvelope, identity: &Identity, why: &str) {
+    fn not_ready(&mut self, room: &BareJid, requester: Requester, identity: &Identity, why: &str) {
         debug!(room = %room, why, "request answered ready='false'");
         let response = self.response(room, false, identity);
-        self.out.send(envelope.result(Some(response)));
+        self.out.answer(&requester, Ok(response));
     }
 
     /// The `<conference/>` answer, with the session of signed-in users.
@@ -193,4 +211,8 @@ pub(super) fn disco_info() -> Element {
         .with_child(feature(ns::DISCO_INFO))
         .with_child(feature(ns::PING))
         .with_child(feature(ns::FOCUS))
+}
+
+fn bad_request_error(text: &str) -> StanzaError {
+    focus_ns::error(ErrorType::Modify, DefinedCondition::BadRequest, text)
 }

@@ -141,7 +141,7 @@ impl Focus {
         let refusal = refusal.truncated(self.settings.max_message_length);
         info!(room = %room, code = refusal.code, text = %refusal.message, outcome = "refused", "conference refused");
         for waiter in conference.waiters {
-            self.out.send(waiter.envelope.error(focus_ns::reservation_error(refusal.code, &refusal.message)));
+            self.out.answer(&waiter.requester, Err(focus_ns::reservation_error(refusal.code, &refusal.message)));
         }
         let cache = self.settings.reservation.as_ref().map(|r| r.refusal_cache).unwrap_or_default();
         // A full cache only costs API calls; it never grows past its limit.

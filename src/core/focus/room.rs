@@ -114,7 +114,7 @@ impl Focus {
             );
         }
         for (waiter, response) in std::mem::take(&mut conference.waiters).into_iter().zip(responses) {
-            self.out.send(waiter.envelope.result(Some(response)));
+            self.out.answer(&waiter.requester, Ok(response));
         }
         self.elect_owners(room);
         for nick in present {
@@ -309,7 +309,7 @@ impl Focus {
         if let Some(conference) = self.conferences.get_mut(room) {
             for waiter in std::mem::take(&mut conference.waiters) {
                 let error = focus_ns::error(ErrorType::Cancel, DefinedCondition::InternalServerError, text);
-                self.out.send(waiter.envelope.error(error));
+                self.out.answer(&waiter.requester, Err(error));
             }
         }
         self.end(now, room, text, exit);
@@ -320,7 +320,8 @@ impl Focus {
         let Some(mut conference) = self.remove_conference(room) else { return };
         // Requests still waiting are told to ask again; they will start a new conference.
         for waiter in std::mem::take(&mut conference.waiters) {
-            self.out.send(waiter.envelope.result(Some(self.response(room, false, &waiter.identity))));
+            let not_ready = self.response(room, false, &waiter.identity);
+            self.out.answer(&waiter.requester, Ok(not_ready));
         }
         match exit {
             Exit::Leave => self.out.send(muc::leave_presence(&self.focus_jid, &occupant(room))),

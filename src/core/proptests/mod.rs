@@ -229,6 +229,7 @@ fn a_burst_of_new_rooms_is_admitted_up_to_the_pending_limit() {
                     not_ready += 1;
                 }
                 Effect::Outbox(change) => panic!("{change:?}"),
+                Effect::AnswerHttp { id, .. } => panic!("HTTP answer {id}"),
             }
         }
     }

@@ -167,6 +167,7 @@ impl Sim {
                 Effect::Send(stanza) => self.on_sent(stanza)?,
                 Effect::Http(call) => self.on_call(call)?,
                 Effect::Outbox(change) => self.on_outbox(change)?,
+                Effect::AnswerHttp { id, .. } => prop_assert!(false, "an HTTP answer ({id}) nobody asked for"),
             }
         }
         Ok(())

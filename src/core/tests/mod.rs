@@ -1,7 +1,7 @@
 //! The core in virtual time: every timer and race, in microseconds.
 //!
 //! This module holds the harness and the helpers the topics share; the tests are in
-//! [`rooms`], [`reservations`], [`auth`], [`limits`], [`media`] and [`msid_flip`].
+//! [`rooms`], [`reservations`], [`auth`], [`http_requests`], [`limits`], [`media`] and [`msid_flip`].
 
 use chrono::{DateTime, Duration, Utc};
 use minidom::Element;
@@ -13,6 +13,7 @@ use super::*;
 use crate::xmpp::focus::{parse_reservation_error, ConferenceResponse};
 
 mod auth;
+mod http_requests;
 mod limits;
 mod media;
 mod reservations;
@@ -27,6 +28,8 @@ struct Harness {
     sent: Vec<Element>,
     calls: Vec<HttpCall>,
     outbox: Vec<OutboxChange>,
+    /// Answers to conference requests that came over HTTP.
+    http_answers: Vec<(u64, Result<Element, xmpp_parsers::stanza_error::StanzaError>)>,
 }
 
 fn start() -> Time {
@@ -69,7 +72,14 @@ impl Harness {
 
     fn with(settings: Settings) -> Harness {
         let mut h =
-            Harness { focus: Focus::with_seed(settings, 7), now: start(), sent: vec![], calls: vec![], outbox: vec![] };
+            Harness {
+            focus: Focus::with_seed(settings, 7),
+            now: start(),
+            sent: vec![],
+            calls: vec![],
+            outbox: vec![],
+            http_answers: vec![],
+        };
         h.input(Input::Connected);
         h
     }
@@ -80,6 +90,7 @@ impl Harness {
                 Effect::Send(stanza) => self.sent.push(stanza),
                 Effect::Http(call) => self.calls.push(call),
                 Effect::Outbox(change) => self.outbox.push(change),
+                Effect::AnswerHttp { id, answer } => self.http_answers.push((id, answer)),
             }
         }
     }

@@ -3,7 +3,6 @@
 //! so tests can run them at any instant.
 
 pub mod contract;
-pub mod listen;
 pub mod manage;
 pub mod page;
 

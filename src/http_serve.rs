@@ -1,4 +1,4 @@
-//! Serving the router on a TCP listener with the limits a server facing hostile clients needs,
+//! Serving an axum router on a TCP listener with the limits a server facing hostile clients needs,
 //! which `axum::serve` does not set: at most [`Limits::max_connections`] connections at once
 //! (more wait in the kernel's backlog), a deadline for a request's headers (an idle keep-alive
 //! connection counts as one waiting for headers), a deadline for the whole request, body
@@ -19,7 +19,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
-use super::{router, ApiError, AppState};
+use serde_json::json;
 
 /// The connection and request limits of [`serve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,10 +46,11 @@ impl Default for Limits {
     }
 }
 
-/// The router with the request deadline and the body limit.
-pub fn limited_router(state: AppState, limits: Limits) -> axum::Router {
+/// `router` with the request deadline and the body limit. Shared by the focus's HTTP API and
+/// `jitsi-reservations`: both face the same clients.
+pub fn limited_router(router: axum::Router, limits: Limits) -> axum::Router {
     let deadline = limits.request_timeout;
-    router(state).layer(DefaultBodyLimit::max(limits.max_body_bytes)).layer(axum::middleware::from_fn(
+    router.layer(DefaultBodyLimit::max(limits.max_body_bytes)).layer(axum::middleware::from_fn(
         move |request: Request, next: Next| async move {
             match tokio::time::timeout(deadline, next.run(request)).await {
                 Ok(response) => response,
@@ -61,18 +62,18 @@ pub fn limited_router(state: AppState, limits: Limits) -> axum::Router {
 
 fn timed_out(deadline: Duration) -> Response {
     let message = format!("The request took longer than {} s", deadline.as_secs_f64());
-    ApiError::new(StatusCode::REQUEST_TIMEOUT, "timeout", message).into_response()
+    (StatusCode::REQUEST_TIMEOUT, axum::Json(json!({ "error": "timeout", "message": message }))).into_response()
 }
 
-/// Serves `state`'s router on `listener` under `limits` until `shutdown` completes; then stops
+/// Serves `router` on `listener` under `limits` until `shutdown` completes; then stops
 /// accepting, lets requests in progress finish (at most `request_timeout` more) and returns.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    router: axum::Router,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let app = limited_router(state, limits);
+    let app = limited_router(router, limits);
     let max = limits.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max));
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -1,0 +1,204 @@
+//! The HTTP API (axum), on `[http] bind` (127.0.0.1:8888, Jicofo's REST port):
+//!
+//! * `GET /about/health`: 200 when the component is online and, if a brewery is configured, a
+//!   bridge is operational; otherwise 503 with the reason. For load balancers and probes.
+//! * `GET /about/version`, `GET /stats` (JSON), `GET /metrics` (Prometheus/OpenMetrics text).
+//! * `GET /debug`, `GET /debug/conference/{room}`: per-conference state, off by default.
+//! * `POST /conference-request/v1`: the conference request in JSON ([`conference_request`]).
+//!
+//! Handlers never touch the core: they send a [`Query`] to the main loop, which owns the
+//! [`Focus`](crate::core::Focus), and wait for its answer. A loop that does not answer within
+//! [`LOOP_ANSWER_TIMEOUT`] makes health fail, which is what a hung focus should look like.
+
+pub mod conference_request;
+pub mod metrics;
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use minidom::Element;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use xmpp_parsers::stanza_error::StanzaError;
+
+use crate::config::HttpConfig;
+use crate::core::stats::Stats;
+use crate::xmpp::focus::ConferenceRequest;
+
+/// How long a handler waits for the main loop to answer a question about its state.
+pub const LOOP_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Questions waiting for the loop; beyond it handlers answer 503 at once.
+pub const QUERY_QUEUE: usize = 64;
+
+/// A question from a handler to the main loop.
+#[derive(Debug)]
+pub enum Query {
+    Stats(oneshot::Sender<Stats>),
+    DebugOverview(oneshot::Sender<Value>),
+    DebugConference(String, oneshot::Sender<Option<Value>>),
+    ConferenceRequest(ConferenceRequest, oneshot::Sender<Result<Element, StanzaError>>),
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    queries: mpsc::Sender<Query>,
+    /// Health needs a bridge only when bridges are configured.
+    bridges_configured: bool,
+    /// How long a conference request may wait for its answer (the core answers within
+    /// `conference.request_timeout`).
+    request_wait: Duration,
+}
+
+impl ApiState {
+    pub fn new(queries: mpsc::Sender<Query>, bridges_configured: bool, request_wait: Duration) -> Self {
+        ApiState { queries, bridges_configured, request_wait }
+    }
+
+    /// Sends a question built around a reply channel and waits for the answer.
+    async fn ask<T>(&self, wait: Duration, query: impl FnOnce(oneshot::Sender<T>) -> Query) -> Result<T, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.queries.try_send(query(tx)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ApiError::unavailable("busy", "too many requests wait for the focus"),
+            mpsc::error::TrySendError::Closed(_) => ApiError::unavailable("stopping", "the focus is stopping"),
+        })?;
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(ApiError::unavailable("stopping", "the focus is stopping")),
+            Err(_) => Err(ApiError::unavailable(
+                "loop-stalled",
+                format!("the focus's main loop did not answer within {} s", wait.as_secs()),
+            )),
+        }
+    }
+}
+
+/// A JSON error: `{"error": key, "message": text}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    error: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn unavailable(error: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, error, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.error, "message": self.message }))).into_response()
+    }
+}
+
+/// The router for `config`'s endpoints.
+pub fn router(state: ApiState, config: &HttpConfig) -> Router {
+    let mut router = Router::new()
+        .route("/about/version", get(version))
+        .route("/stats", get(stats))
+        .route("/metrics", get(metrics));
+    if config.health {
+        router = router.route("/about/health", get(health));
+    }
+    if config.debug {
+        router = router.route("/debug", get(debug_overview)).route("/debug/conference/{room}", get(debug_conference));
+    }
+    if config.conference_request {
+        router = router.route("/conference-request/v1", post(conference_request).options(|| async { StatusCode::OK }));
+    }
+    router.fallback(not_found).with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError { status: StatusCode::NOT_FOUND, error: "not-found", message: "no such endpoint".into() }
+}
+
+async fn version() -> Json<Value> {
+    Json(json!({ "name": "jitsi-focus", "version": env!("CARGO_PKG_VERSION"), "os": std::env::consts::OS }))
+}
+
+/// Why the focus is unhealthy, if it is.
+fn unhealthy_reason(stats: &Stats, bridges_configured: bool) -> Option<&'static str> {
+    if !stats.component_connected {
+        return Some("the component is not connected to Prosody");
+    }
+    if bridges_configured && stats.operational_bridge_count == 0 {
+        return Some("no operational video bridge");
+    }
+    None
+}
+
+async fn health(State(state): State<ApiState>) -> Response {
+    let stats = match state.ask(LOOP_ANSWER_TIMEOUT, Query::Stats).await {
+        Ok(stats) => stats,
+        Err(error) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "healthy": false, "reason": error.message })))
+                .into_response()
+        }
+    };
+    match unhealthy_reason(&stats, state.bridges_configured) {
+        None => Json(json!({ "healthy": true })).into_response(),
+        Some(reason) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "healthy": false, "reason": reason }))).into_response()
+        }
+    }
+}
+
+async fn stats(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let stats = state.ask(LOOP_ANSWER_TIMEOUT, Query::Stats).await?;
+    let mut body = serde_json::to_value(&stats).expect("stats serialise");
+    body["healthy"] = json!(unhealthy_reason(&stats, state.bridges_configured).is_none());
+    body["version"] = json!(env!("CARGO_PKG_VERSION"));
+    Ok(Json(body))
+}
+
+async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
+    let stats = state.ask(LOOP_ANSWER_TIMEOUT, Query::Stats).await?;
+    let healthy = unhealthy_reason(&stats, state.bridges_configured).is_none();
+    let text = metrics::render(&stats, healthy);
+    Ok(([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response())
+}
+
+async fn debug_overview(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(state.ask(LOOP_ANSWER_TIMEOUT, Query::DebugOverview).await?))
+}
+
+async fn debug_conference(State(state): State<ApiState>, Path(room): Path<String>) -> Result<Json<Value>, ApiError> {
+    match state.ask(LOOP_ANSWER_TIMEOUT, |tx| Query::DebugConference(room.clone(), tx)).await? {
+        Some(conference) => Ok(Json(conference)),
+        None => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            error: "not-found",
+            message: format!("no conference in room {room:?}"),
+        }),
+    }
+}
+
+async fn conference_request(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned());
+    let request = match conference_request::parse(&body, token) {
+        Ok(request) => request,
+        Err(e) => {
+            let body = json!({ "error": "bad-request", "message": e.to_string() });
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    };
+    match state.ask(state.request_wait, |tx| Query::ConferenceRequest(request, tx)).await {
+        Ok(answer) => {
+            let (status, body) = conference_request::answer(answer);
+            (status, Json(body)).into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
