@@ -20,7 +20,6 @@ mod proptests;
 mod proptests_media;
 pub mod reservation;
 pub mod sources;
-pub mod stats;
 #[cfg(test)]
 mod tests;
 mod timers;
