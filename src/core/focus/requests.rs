@@ -5,7 +5,7 @@
 use minidom::Element;
 use tracing::{debug, info};
 use xmpp_parsers::jid::{BareJid, Jid};
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use super::Focus;
 use crate::config::AuthMode;
@@ -54,21 +54,29 @@ impl Focus {
         Ok(jid)
     }
 
+    /// A conference request answered with an error.
+    fn request_error(&mut self, envelope: &IqEnvelope, error: StanzaError) {
+        self.counters.conference_requests_errors += 1;
+        self.out.send(envelope.error(error));
+    }
+
     pub(super) fn on_conference_request(&mut self, now: Time, envelope: IqEnvelope, payload: &Element) {
+        self.counters.conference_requests += 1;
+        let bad_request = |text: &str| focus_ns::error(ErrorType::Modify, DefinedCondition::BadRequest, text);
         let request = match ConferenceRequest::try_from(payload) {
             Ok(request) => request,
-            Err(e) => return self.bad_request(&envelope, &e.to_string()),
+            Err(e) => return self.request_error(&envelope, bad_request(&e.to_string())),
         };
         let room = match self.validate_room(request.room.as_deref()) {
             Ok(room) => room,
-            Err(text) => return self.bad_request(&envelope, &text),
+            Err(text) => return self.request_error(&envelope, bad_request(&text)),
         };
         let Ok(sender) = envelope.from.parse::<Jid>() else {
-            return self.bad_request(&envelope, "the sender's address is not a valid JID");
+            return self.request_error(&envelope, bad_request("the sender's address is not a valid JID"));
         };
         let identity = match self.sessions.authenticate(now, &sender, &request) {
             Ok(identity) => identity,
-            Err(error) => return self.out.send(envelope.error(error.into())),
+            Err(error) => return self.request_error(&envelope, error.into()),
         };
         // A session opened by this request, in XMPP mode, came over the client's sign-in
         // connection (or the client signed in directly). Answer with the session but
@@ -101,15 +109,15 @@ impl Focus {
             }
             return;
         }
+        self.counters.conference_requests_new += 1;
         if identity == Identity::Guest {
             let error = focus_ns::error(ErrorType::Auth, DefinedCondition::NotAuthorized, "not authorized user domain");
-            return self.out.send(envelope.error(error));
+            return self.request_error(&envelope, error);
         }
         if let Some((refusal, until)) = self.refusals.get(&room) {
             if now < *until {
                 let error = focus_ns::reservation_error(refusal.code, &refusal.message);
-                self.out.send(envelope.error(error));
-                return;
+                return self.request_error(&envelope, error);
             }
         }
         // Overload: a new room costs a reservation call and a join. Past the limits the client
