@@ -384,7 +384,7 @@ fn participant_detail(conference: &Conference, nick: &str, participant: &Partici
         "previous_sids": media.map(|m| m.previous_sids.iter().collect::<Vec<_>>()).unwrap_or_default(),
         "force_mute_audio": media.is_some_and(|m| m.force_mute_audio),
         "force_mute_video": media.is_some_and(|m| m.force_mute_video),
-        "sources": conference.media.sources.of(nick).map(sources_detail),
+        "sources": sources_detail(conference.media.sources.of(nick).unwrap_or(&EndpointSources::default())),
     })
 }
 

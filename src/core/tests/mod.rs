@@ -1,7 +1,7 @@
 //! The core in virtual time: every timer and race, in microseconds.
 //!
 //! This module holds the harness and the helpers the topics share; the tests are in
-//! [`rooms`], [`reservations`], [`auth`], [`limits`], [`media`] and [`msid_flip`].
+//! [`rooms`], [`reservations`], [`auth`], [`limits`], [`media`], [`msid_flip`] and [`stats`].
 
 use chrono::{DateTime, Duration, Utc};
 use minidom::Element;
@@ -17,6 +17,7 @@ mod limits;
 mod media;
 mod reservations;
 mod rooms;
+mod stats;
 
 const ROOM: &str = "room1@conference.meet.test";
 const CLIENT: &str = "abc@meet.test/res1";
