@@ -74,6 +74,8 @@ pub struct Conference {
     pub initial_deadline: Option<Time>,
     pub meeting_id: Option<String>,
     pub created_at: Time,
+    /// When it first went live.
+    pub started_at: Option<Time>,
     /// Bridges, Colibri2 and Jingle sessions, sources.
     pub media: super::media::ConferenceMedia,
 }
@@ -95,6 +97,7 @@ impl Conference {
             initial_deadline: None,
             meeting_id: None,
             created_at: now,
+            started_at: None,
             media: Default::default(),
         }
     }

@@ -20,6 +20,7 @@ mod proptests;
 mod proptests_media;
 pub mod reservation;
 pub mod sources;
+pub mod stats;
 #[cfg(test)]
 mod tests;
 mod timers;

@@ -265,11 +265,13 @@ pub struct Bridges {
     next_check: u64,
     /// Bridges ever added: spreads their first checks over the interval.
     added: u64,
+    /// Bridges that left without having announced a shutdown (Jicofo's `lost_bridges`).
+    lost: u64,
 }
 
 impl Bridges {
     pub fn new(settings: BridgeSettings) -> Bridges {
-        Bridges { settings, bridges: BTreeMap::new(), timers: Timers::default(), next_check: 0, added: 0 }
+        Bridges { settings, bridges: BTreeMap::new(), timers: Timers::default(), next_check: 0, added: 0, lost: 0 }
     }
 
     pub fn settings(&self) -> &BridgeSettings {
@@ -315,6 +317,7 @@ impl Bridges {
         if bridge.graceful_shutdown || bridge.shutting_down {
             info!(bridge = %id, "bridge left after its shutdown");
         } else {
+            self.lost += 1;
             warn!(bridge = %id, "bridge left the brewery");
         }
         vec![BridgeEvent::Lost { id: id.clone(), why: LossReason::Left }]
@@ -377,6 +380,11 @@ impl Bridges {
 
     pub fn len(&self) -> usize {
         self.bridges.len()
+    }
+
+    /// Bridges that left the brewery without having announced a shutdown, since the start.
+    pub fn lost_count(&self) -> u64 {
+        self.lost
     }
 
     pub fn is_empty(&self) -> bool {

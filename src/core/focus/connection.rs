@@ -18,6 +18,7 @@ use crate::xmpp::stream::{RejectedStanza, Rejection};
 
 impl Focus {
     pub(super) fn on_connected(&mut self, now: Time) {
+        self.counters.connected();
         self.out.connected = true;
         for stanza in std::mem::take(&mut self.out.held) {
             self.out.send(stanza);
@@ -46,6 +47,7 @@ impl Focus {
     }
 
     pub(super) fn on_disconnected(&mut self) {
+        self.counters.component_disconnects += u64::from(self.out.connected);
         self.out.connected = false;
         // Bridges announce themselves again when we rejoin the brewery; answers to our media
         // IQs will not come (their timers find nothing).

@@ -45,6 +45,7 @@ fn error(condition: DefinedCondition, text: impl Into<String>) -> Reply {
 impl Focus {
     /// A `<jingle>` IQ from an occupant of one of our rooms.
     pub(super) fn on_jingle(&mut self, now: Time, envelope: IqEnvelope, payload: &Element) {
+        self.counters.jingle_received(payload);
         let reply = self.handle_jingle(now, &envelope, payload);
         self.reply(&envelope, reply);
     }
@@ -158,6 +159,7 @@ impl Focus {
                         error(DefinedCondition::FeatureNotImplemented, "ICE restart is not supported")
                     }
                     Some(bs) if failed && bs.id == current => {
+                        self.counters.participants_ice_failed += 1;
                         // The legacy ICE-failed notice counts against the participant's restarts,
                         // like a session-terminate with restart.
                         let allowed = self.media_mut(&room, &nick).is_some_and(|m| m.restarts.try_restart(now));
@@ -308,6 +310,7 @@ impl Focus {
             None => false,
         };
         let allowed = restart && media.restarts.try_restart(now);
+        self.counters.participants_restart_requested += u64::from(restart);
         debug!(room = %room, nick, restart, allowed, "participant ended its session");
         self.end_session(now, room, nick, Some(&jingle.sid), None);
         if !restart {

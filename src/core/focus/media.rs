@@ -126,6 +126,7 @@ impl Focus {
 
     /// Sends an IQ from our real JID with a fresh id (`PREFIX-N`) and returns the id.
     fn send_iq(&mut self, prefix: &str, to: &FullJid, type_: &str, payload: Element) -> String {
+        self.counters.jingle_sent(&payload);
         let id = format!("{prefix}-{}", self.out.id());
         let iq = elem("iq", ns::STREAM)
             .with_attr("type", type_)

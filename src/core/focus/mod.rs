@@ -24,6 +24,7 @@ mod reservations;
 mod room;
 mod settings;
 mod signal;
+mod stats;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -38,6 +39,7 @@ use super::conference::Conference;
 use super::features::FeatureCache;
 use super::iq::{IqEnvelope, Requester};
 use super::reservation::{HttpCall, Method, Refusal};
+use super::stats::Counters;
 use super::timers::Timers;
 use super::{Effect, Footprint, Input, Time};
 use crate::xmpp::focus as focus_ns;
@@ -198,6 +200,8 @@ pub struct Focus {
     /// Jingle sids, bridge-session and meeting ids. Seeded from the OS in production and fixed
     /// in tests and fuzzing ([`Focus::with_seed`]), so that every run reproduces.
     rng: rand::rngs::StdRng,
+    /// Cumulative counters for [`Focus::stats`].
+    counters: Counters,
 }
 
 impl Focus {
@@ -236,6 +240,7 @@ impl Focus {
             features: FeatureCache::new(FEATURE_CACHE_ENTRIES),
             media_iqs: HashMap::new(),
             rng: rand::SeedableRng::seed_from_u64(seed),
+            counters: Counters::default(),
         }
     }
 

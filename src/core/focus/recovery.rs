@@ -60,6 +60,7 @@ impl Focus {
     pub(super) fn drop_bridge_session(&mut self, now: Time, room: &BareJid, bridge: &FullJid) {
         let Some(conference) = self.conferences.get_mut(room) else { return };
         let Some(session) = conference.media.colibri.by_bridge.remove(bridge) else { return };
+        self.counters.bridges_removed += 1;
         if self.bridges.get(bridge).is_some() {
             let expire =
                 ConferenceModify { meeting_id: session.meeting_id, expire: true, ..ConferenceModify::default() };
@@ -79,6 +80,7 @@ impl Focus {
         let Some(media) = self.media_mut(room, nick) else { return };
         let allowed = media.moves.try_move(now);
         let sid = media.session.as_ref().map(|s| s.sid.clone());
+        self.counters.participants_moved += 1;
         self.end_session(now, room, nick, sid.as_deref(), Some(("success", "moving")));
         if allowed {
             self.invite_ready(now, room);

@@ -54,13 +54,24 @@ impl Focus {
         Ok(jid)
     }
 
+    /// A conference request answered with an error.
+    fn request_error(&mut self, requester: &Requester, error: StanzaError) {
+        self.counters.conference_requests_errors += 1;
+        self.out.answer(requester, Err(error));
+    }
+
     pub(super) fn on_conference_request(&mut self, now: Time, envelope: IqEnvelope, payload: &Element) {
         let request = match ConferenceRequest::try_from(payload) {
             Ok(request) => request,
-            Err(e) => return self.bad_request(&envelope, &e.to_string()),
+            Err(e) => {
+                self.counters.conference_requests += 1;
+                return self.request_error(&Requester::Xmpp(envelope), bad_request_error(&e.to_string()));
+            }
         };
         let Ok(sender) = envelope.from.parse::<Jid>() else {
-            return self.bad_request(&envelope, "the sender's address is not a valid JID");
+            self.counters.conference_requests += 1;
+            let error = bad_request_error("the sender's address is not a valid JID");
+            return self.request_error(&Requester::Xmpp(envelope), error);
         };
         self.conference_request(now, Requester::Xmpp(envelope), Some(sender), request);
     }
@@ -74,13 +85,14 @@ impl Focus {
         sender: Option<Jid>,
         request: ConferenceRequest,
     ) {
+        self.counters.conference_requests += 1;
         let room = match self.validate_room(request.room.as_deref()) {
             Ok(room) => room,
-            Err(text) => return self.out.answer(&requester, Err(bad_request_error(&text))),
+            Err(text) => return self.request_error(&requester, bad_request_error(&text)),
         };
         let identity = match self.sessions.authenticate(now, sender.as_ref(), &request) {
             Ok(identity) => identity,
-            Err(error) => return self.out.answer(&requester, Err(error.into())),
+            Err(error) => return self.request_error(&requester, error.into()),
         };
         // Over HTTP the room cannot be joined or answered for while the link is down: the
         // client hears `ready='false'` and asks again after its back-off. (An XMPP request
@@ -119,14 +131,15 @@ impl Focus {
             }
             return;
         }
+        self.counters.conference_requests_new += 1;
         if identity == Identity::Guest {
             let error = focus_ns::error(ErrorType::Auth, DefinedCondition::NotAuthorized, "not authorized user domain");
-            return self.out.answer(&requester, Err(error));
+            return self.request_error(&requester, error);
         }
         if let Some((refusal, until)) = self.refusals.get(&room) {
             if now < *until {
                 let error = focus_ns::reservation_error(refusal.code, &refusal.message);
-                return self.out.answer(&requester, Err(error));
+                return self.request_error(&requester, error);
             }
         }
         // Overload: a new room costs a reservation call and a join. Past the limits the client

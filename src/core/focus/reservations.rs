@@ -88,6 +88,7 @@ impl Focus {
     }
 
     fn apply_verdict(&mut self, now: Time, room: &BareJid, verdict: Verdict, outcome: &HttpOutcome) {
+        self.counters.reservation_call(&verdict, outcome);
         let Some(conference) = self.conferences.get_mut(room) else { return };
         conference.awaited_call = None;
         match verdict {
@@ -140,6 +141,7 @@ impl Focus {
         let Some(conference) = self.remove_conference(room) else { return };
         let refusal = refusal.truncated(self.settings.max_message_length);
         info!(room = %room, code = refusal.code, text = %refusal.message, outcome = "refused", "conference refused");
+        self.counters.conference_requests_errors += conference.waiters.len() as u64;
         for waiter in conference.waiters {
             self.out.answer(&waiter.requester, Err(focus_ns::reservation_error(refusal.code, &refusal.message)));
         }

@@ -105,6 +105,8 @@ impl Focus {
             info!(room = %room, meeting_id = conference.meeting_id.as_deref().unwrap_or("-"), "rejoined the room after reconnecting");
         } else {
             conference.was_live = true;
+            conference.started_at = Some(now);
+            self.counters.conferences_created += 1;
             info!(
                 room = %room,
                 reservation_id = conference.reservation_id().unwrap_or("-"),
@@ -243,6 +245,7 @@ impl Focus {
                 self.elect_owners(&room);
                 let live = self.conferences.get(&room).is_some_and(|c| c.phase == Phase::Live);
                 let tracked = self.conferences.get(&room).is_some_and(|c| c.participants.contains_key(&presence.nick));
+                self.counters.participants_joined += u64::from(is_new && tracked);
                 if is_new && live && tracked {
                     self.media_participant_joined(now, &room, &presence.nick);
                 }

@@ -3,10 +3,10 @@
 
 use super::*;
 
-const BREWERY: &str = "jvbbrewery@internal.meet.test";
-const FOCUS: &str = "focus.meet.test/focus";
+pub(super) const BREWERY: &str = "jvbbrewery@internal.meet.test";
+pub(super) const FOCUS: &str = "focus.meet.test/focus";
 
-fn media_settings() -> Settings {
+pub(super) fn media_settings() -> Settings {
     let mut settings = settings(false);
     settings.brewery = Some(BREWERY.parse().unwrap());
     settings
@@ -14,7 +14,7 @@ fn media_settings() -> Settings {
 
 impl Harness {
     /// A live conference in ROOM with media enabled (no reservations).
-    fn media_live() -> Harness {
+    pub(super) fn media_live() -> Harness {
         let mut h = Harness::with(media_settings());
         h.request("q1", ROOM);
         h.room_accepts_join(ROOM);
@@ -23,16 +23,16 @@ impl Harness {
     }
 
     /// A bridge's presence in the brewery.
-    fn bridge(&mut self, nick: &str, stats: &str) {
+    pub(super) fn bridge(&mut self, nick: &str, stats: &str) {
         self.stanza(&format!("<presence xmlns='jabber:component:accept' from='{BREWERY}/{nick}' to='{FOCUS}'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='participant'/></x><stats xmlns='http://jitsi.org/protocol/colibri'><stat name='drain' value='false'/>{stats}</stats></presence>"));
     }
 
-    fn bridge_left(&mut self, nick: &str) {
+    pub(super) fn bridge_left(&mut self, nick: &str) {
         self.stanza(&format!("<presence xmlns='jabber:component:accept' type='unavailable' from='{BREWERY}/{nick}' to='{FOCUS}'><x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/></x></presence>"));
     }
 
     /// Answers the focus's disco#info to `nick` with no features of note (defaults apply).
-    fn answer_disco(&mut self, nick: &str) {
+    pub(super) fn answer_disco(&mut self, nick: &str) {
         let to = format!("{ROOM}/{nick}");
         let query = self
             .sent
@@ -45,13 +45,13 @@ impl Harness {
     }
 
     /// A participant joins and answers disco.
-    fn media_participant(&mut self, nick: &str) {
+    pub(super) fn media_participant(&mut self, nick: &str) {
         self.participant(ROOM, nick, true);
         self.answer_disco(nick);
     }
 
     /// Answers an endpoint create with a transport on `bridge`'s port.
-    fn allocate(&mut self, request: &Element, port: u16) {
+    pub(super) fn allocate(&mut self, request: &Element, port: u16) {
         let id = request.attr("id").unwrap();
         let from = request.attr("to").unwrap();
         let endpoint = request
@@ -66,7 +66,7 @@ impl Harness {
     }
 
     /// Answers an IQ from us with a result (or an error condition).
-    fn answer(&mut self, request: &Element, error: Option<&str>) {
+    pub(super) fn answer(&mut self, request: &Element, error: Option<&str>) {
         let id = request.attr("id").unwrap();
         let from = request.attr("to").unwrap();
         let payload = match error {
@@ -81,7 +81,7 @@ impl Harness {
         ));
     }
 
-    fn jingle_from(&mut self, nick: &str, id: &str, jingle: &str) -> Element {
+    pub(super) fn jingle_from(&mut self, nick: &str, id: &str, jingle: &str) -> Element {
         self.stanza(&format!(
             "<iq xmlns='jabber:component:accept' type='set' id='{id}' from='{ROOM}/{nick}' to='{FOCUS}'>{jingle}</iq>"
         ));
@@ -89,11 +89,11 @@ impl Harness {
     }
 }
 
-fn colibri_requests(sent: &[Element]) -> Vec<Element> {
+pub(super) fn colibri_requests(sent: &[Element]) -> Vec<Element> {
     sent.iter().filter(|s| s.get_child("conference-modify", crate::xmpp::ns::COLIBRI2).is_some()).cloned().collect()
 }
 
-fn creates(sent: &[Element]) -> Vec<Element> {
+pub(super) fn creates(sent: &[Element]) -> Vec<Element> {
     colibri_requests(sent)
         .into_iter()
         .filter(|s| {
@@ -103,7 +103,7 @@ fn creates(sent: &[Element]) -> Vec<Element> {
         .collect()
 }
 
-fn jingles<'a>(sent: &'a [Element], action: &str) -> Vec<&'a Element> {
+pub(super) fn jingles<'a>(sent: &'a [Element], action: &str) -> Vec<&'a Element> {
     sent.iter()
         .filter(|s| s.get_child("jingle", crate::xmpp::ns::JINGLE).is_some_and(|j| j.attr("action") == Some(action)))
         .collect()
@@ -163,7 +163,7 @@ fn without_a_bridge_the_presence_says_so_and_a_new_bridge_gets_the_invites() {
 }
 
 /// Two participants with active sessions on jvb-1; jvb-2 is also there.
-fn two_on_first_bridge() -> Harness {
+pub(super) fn two_on_first_bridge() -> Harness {
     let mut h = Harness::media_live();
     h.bridge("jvb-1", "<stat name='stress_level' value='0.1'/>");
     h.bridge("jvb-2", "<stat name='stress_level' value='0.5'/>");
@@ -375,7 +375,7 @@ fn jingle_for_an_earlier_session_is_answered_as_jicofo_does() {
 // Found by the media property tests (src/core/proptests_media/).
 
 /// Harness with `names` in ROOM, each with a session on jvb-1 that it accepted (no sources).
-fn accepted(names: &[&str]) -> Harness {
+pub(super) fn accepted(names: &[&str]) -> Harness {
     let mut h = Harness::media_live();
     h.bridge("jvb-1", "");
     for name in names {
@@ -400,11 +400,11 @@ fn accepted(names: &[&str]) -> Harness {
     h
 }
 
-fn sid_of(h: &Harness, nick: &str) -> String {
+pub(super) fn sid_of(h: &Harness, nick: &str) -> String {
     h.focus.conferences_for_tests(ROOM).media.participants[nick].session.as_ref().unwrap().sid.clone()
 }
 
-fn audio_content(ssrc: u32, msid: Option<&str>) -> String {
+pub(super) fn audio_content(ssrc: u32, msid: Option<&str>) -> String {
     let msid = msid.map(|m| format!("<parameter name='msid' value='{m}'/>")).unwrap_or_default();
     format!("<content name='audio'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='{ssrc}'>{msid}</source></description></content>")
 }

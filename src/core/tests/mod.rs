@@ -1,7 +1,8 @@
 //! The core in virtual time: every timer and race, in microseconds.
 //!
 //! This module holds the harness and the helpers the topics share; the tests are in
-//! [`rooms`], [`reservations`], [`auth`], [`http_requests`], [`limits`], [`media`] and [`msid_flip`].
+//! [`rooms`], [`reservations`], [`auth`], [`http_requests`], [`limits`], [`media`], [`msid_flip`]
+//! and [`stats`].
 
 use chrono::{DateTime, Duration, Utc};
 use minidom::Element;
@@ -18,6 +19,7 @@ mod limits;
 mod media;
 mod reservations;
 mod rooms;
+mod stats;
 
 const ROOM: &str = "room1@conference.meet.test";
 const CLIENT: &str = "abc@meet.test/res1";
