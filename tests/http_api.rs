@@ -55,8 +55,10 @@ async fn wait_health(base: &str, status: u16, timeout: Duration) -> Result<Value
 }
 
 async fn post_request(base: &str, body: &str, token: Option<&str>) -> Result<(u16, Value)> {
-    let mut request =
-        client().post(format!("{base}/conference-request/v1")).header("content-type", "application/json").body(body.to_owned());
+    let mut request = client()
+        .post(format!("{base}/conference-request/v1"))
+        .header("content-type", "application/json")
+        .body(body.to_owned());
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -87,7 +89,8 @@ async fn health_is_503_while_prosody_is_away_and_200_when_it_is_back() -> Result
 #[tokio::test]
 async fn health_needs_an_operational_bridge_when_bridges_are_configured() -> Result<()> {
     let prosody = Prosody::start(ProsodyOptions::default()).await?;
-    let bridges = format!("[bridges]\nbrewery = \"{}\"\nhealth_interval = \"1s\"\nhealth_timeout = \"1s\"\n", brewery());
+    let bridges =
+        format!("[bridges]\nbrewery = \"{}\"\nhealth_interval = \"1s\"\nhealth_timeout = \"1s\"\n", brewery());
     let (_focus, base) = focus(&prosody, "", &bridges)?;
     let body = wait_health(&base, 503, DEFAULT_TIMEOUT).await?;
     assert_eq!(body["reason"], "no operational video bridge");
@@ -110,7 +113,7 @@ async fn version_stats_metrics_and_debug_describe_a_live_conference() -> Result<
     let client = TestClient::anonymous(prosody.c2s_port()).await?;
     harness::wait_focus_online(&client).await?;
     let room = format!("stats1@{MUC_DOMAIN}");
-    let reply = harness::request_conference(&client, &room, None).await?;
+    let reply = harness::request_conference(&client, "stats1", None).await?;
     harness::ready_conference(&reply)?;
     client.join_muc(&room, "alice").await?;
 
@@ -142,7 +145,9 @@ async fn version_stats_metrics_and_debug_describe_a_live_conference() -> Result<
     let scrape = prometheus_parse::Scrape::parse(lines).with_context(|| format!("not Prometheus text: {text}"))?;
     let value = |name: &str| {
         scrape.samples.iter().find(|s| s.metric == name).map(|s| match s.value {
-            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Untyped(v) => v,
             _ => f64::NAN,
         })
     };
@@ -189,7 +194,10 @@ async fn the_http_conference_request_is_granted_refused_and_checked_like_the_iq(
     let body = json!({ "room": format!("closed1@{MUC_DOMAIN}") }).to_string();
     let (status, answer) = post_request(&base, &body, None).await?;
     assert_eq!(status, 409);
-    assert_eq!(answer, json!({ "error": "reservation-error", "code": 403, "message": "This room is booked for Friday" }));
+    assert_eq!(
+        answer,
+        json!({ "error": "reservation-error", "code": 403, "message": "This room is booked for Friday" })
+    );
 
     // Malformed: JSON that is not a request, a property that is an object, a room elsewhere.
     for (body, needle) in [
@@ -220,7 +228,8 @@ async fn with_sign_in_an_unknown_session_is_invalid_session_and_a_guest_is_403()
     let auth = format!("[auth]\nmode = \"xmpp\"\ndomain = \"{}\"\n", support::AUTH_DOMAIN);
     let (_focus, base) = focus(&prosody, "", &auth)?;
     wait_health(&base, 200, DEFAULT_TIMEOUT).await?;
-    let body = json!({ "room": format!("signin1@{MUC_DOMAIN}"), "machineUid": "m1", "sessionId": "forged" }).to_string();
+    let body =
+        json!({ "room": format!("signin1@{MUC_DOMAIN}"), "machineUid": "m1", "sessionId": "forged" }).to_string();
     let (status, answer) = post_request(&base, &body, None).await?;
     assert_eq!(status, 400);
     // lib-jitsi-meet drops its session and asks again when it finds exactly this.

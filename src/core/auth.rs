@@ -233,16 +233,19 @@ mod tests {
     fn unknown_and_foreign_sessions_are_refused() {
         let mut s = sessions();
         let guest: Jid = "random@meet.test/x".parse().unwrap();
-        let err = StanzaError::from(s.authenticate(now(), Some(&guest), &request(Some("nope"), Some("m1"))).unwrap_err());
+        let err =
+            StanzaError::from(s.authenticate(now(), Some(&guest), &request(Some("nope"), Some("m1"))).unwrap_err());
         assert_eq!(err.defined_condition, DefinedCondition::NotAcceptable);
         assert!(err.other.unwrap().is("session-invalid", crate::xmpp::ns::FOCUS));
         let alice: Jid = "alice@auth.meet.test/web".parse().unwrap();
-        let Identity::User { session_id, .. } = s.authenticate(now(), Some(&alice), &request(None, Some("m1"))).unwrap()
+        let Identity::User { session_id, .. } =
+            s.authenticate(now(), Some(&alice), &request(None, Some("m1"))).unwrap()
         else {
             panic!()
         };
-        let err =
-            StanzaError::from(s.authenticate(now(), Some(&guest), &request(Some(&session_id), Some("other"))).unwrap_err());
+        let err = StanzaError::from(
+            s.authenticate(now(), Some(&guest), &request(Some(&session_id), Some("other"))).unwrap_err(),
+        );
         assert_eq!(err.defined_condition, DefinedCondition::NotAcceptable);
         assert_eq!(err.texts.values().next().unwrap(), "machine UID mismatch or empty");
         assert_eq!(s.authenticate(now(), Some(&alice), &request(None, None)), Err(AuthError::MissingMachineUid));

@@ -62,7 +62,10 @@ pub enum Effect {
     Outbox(OutboxChange),
     /// The answer to [`Input::HttpConferenceRequest`] `id`: the `<conference/>` result, or the
     /// stanza error an IQ would have carried.
-    AnswerHttp { id: u64, answer: Result<Element, xmpp_parsers::stanza_error::StanzaError> },
+    AnswerHttp {
+        id: u64,
+        answer: Result<Element, xmpp_parsers::stanza_error::StanzaError>,
+    },
 }
 
 /// A change to the durable outbox: reservations the focus must delete, kept across restarts.

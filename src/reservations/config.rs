@@ -8,8 +8,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::policy::AdHocPolicy;
-use crate::http_serve::Limits;
 use crate::config::{load_layered, scrub_secrets, toml_layered, ConfigError, Layering};
+use crate::http_serve::Limits;
 
 pub const DEFAULT_PATH: &str = "/etc/jitsi-reservations/jitsi-reservations.toml";
 

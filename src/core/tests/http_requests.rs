@@ -19,6 +19,7 @@ impl Harness {
         self.input(Input::HttpConferenceRequest { id, request });
     }
 
+    #[allow(clippy::result_large_err)] // a test helper: the error is inspected, never passed on
     fn http_answer(&mut self, id: u64) -> Result<ConferenceResponse, StanzaError> {
         let index = self.http_answers.iter().position(|(i, _)| *i == id).unwrap_or_else(|| panic!("no answer to {id}"));
         let (_, answer) = self.http_answers.remove(index);
@@ -99,6 +100,9 @@ fn with_sign_in_an_http_guest_may_not_open_a_room_but_a_session_may_and_stays_bo
     h.occupant(ROOM, "alice", "alice@auth.meet.test/login", "none", "");
     assert_eq!(owner_grants(&h.take_sent()), ["alice@auth.meet.test"]);
     // A session used from another machine is refused as over XMPP.
-    h.http_request(3, ConferenceRequest { session_id: Some(session), machine_uid: Some("m2".into()), ..http_request(ROOM) });
+    h.http_request(
+        3,
+        ConferenceRequest { session_id: Some(session), machine_uid: Some("m2".into()), ..http_request(ROOM) },
+    );
     assert_eq!(h.http_answer(3).unwrap_err().defined_condition, DefinedCondition::NotAcceptable);
 }

@@ -73,8 +73,7 @@ impl Harness {
     }
 
     fn with(settings: Settings) -> Harness {
-        let mut h =
-            Harness {
+        let mut h = Harness {
             focus: Focus::with_seed(settings, 7),
             now: start(),
             sent: vec![],

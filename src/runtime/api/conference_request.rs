@@ -132,12 +132,8 @@ fn text_of(error: &StanzaError) -> String {
 
 /// The condition's name as XMPP writes it (`not-authorized`).
 fn condition_name(condition: &DefinedCondition) -> String {
-    let element = Element::from(StanzaError::new(
-        xmpp_parsers::stanza_error::ErrorType::Cancel,
-        condition.clone(),
-        "en",
-        "",
-    ));
+    let element =
+        Element::from(StanzaError::new(xmpp_parsers::stanza_error::ErrorType::Cancel, condition.clone(), "en", ""));
     element
         .children()
         .find(|c| c.ns() == crate::xmpp::ns::STANZAS && c.name() != "text")
@@ -193,11 +189,15 @@ mod tests {
         assert_eq!(request.machine_uid.as_deref(), Some("m1"));
         assert_eq!(request.session_id, None, "an empty session is no session");
         assert_eq!(request.token.as_deref(), Some("eyJ.token"));
-        let props: Vec<(&str, &str)> =
-            request.properties.iter().map(|p| (p.name.as_str(), p.value.as_str())).collect();
+        let props: Vec<(&str, &str)> = request.properties.iter().map(|p| (p.name.as_str(), p.value.as_str())).collect();
         assert_eq!(
             props,
-            [("previous-session", "x"), ("rtcstatsEnabled", "false"), ("startAudioMuted", "9"), ("visitors-version", "1")]
+            [
+                ("previous-session", "x"),
+                ("rtcstatsEnabled", "false"),
+                ("startAudioMuted", "9"),
+                ("visitors-version", "1")
+            ]
         );
     }
 
@@ -234,7 +234,10 @@ mod tests {
         );
 
         let (status, body) = answer(Err(reservation_error(403, "Not booked")));
-        assert_eq!((status, &body), (StatusCode::CONFLICT, &json!({"error":"reservation-error","code":403,"message":"Not booked"})));
+        assert_eq!(
+            (status, &body),
+            (StatusCode::CONFLICT, &json!({"error":"reservation-error","code":403,"message":"Not booked"}))
+        );
         assert_eq!(answer(Err(reservation_error(504, "Reservation lookup timed out"))).0, StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(answer(Err(reservation_error(502, "Could not contact"))).0, StatusCode::BAD_GATEWAY);
 
@@ -244,10 +247,16 @@ mod tests {
 
         let denied = error(ErrorType::Auth, DefinedCondition::NotAuthorized, "not authorized user domain");
         let (status, body) = answer(Err(denied));
-        assert_eq!((status, &body), (StatusCode::FORBIDDEN, &json!({"error":"not-authorized","message":"not authorized user domain"})));
+        assert_eq!(
+            (status, &body),
+            (StatusCode::FORBIDDEN, &json!({"error":"not-authorized","message":"not authorized user domain"}))
+        );
 
         let bad = error(ErrorType::Modify, DefinedCondition::BadRequest, "No 'room' specified.");
-        assert_eq!(answer(Err(bad)), (StatusCode::BAD_REQUEST, json!({"error":"bad-request","message":"No 'room' specified."})));
+        assert_eq!(
+            answer(Err(bad)),
+            (StatusCode::BAD_REQUEST, json!({"error":"bad-request","message":"No 'room' specified."}))
+        );
         let busy = error(ErrorType::Wait, DefinedCondition::ResourceConstraint, "too many");
         assert_eq!(answer(Err(busy)).0, StatusCode::SERVICE_UNAVAILABLE);
     }

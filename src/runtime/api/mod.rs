@@ -100,10 +100,8 @@ impl IntoResponse for ApiError {
 
 /// The router for `config`'s endpoints.
 pub fn router(state: ApiState, config: &HttpConfig) -> Router {
-    let mut router = Router::new()
-        .route("/about/version", get(version))
-        .route("/stats", get(stats))
-        .route("/metrics", get(metrics));
+    let mut router =
+        Router::new().route("/about/version", get(version)).route("/stats", get(stats)).route("/metrics", get(metrics));
     if config.health {
         router = router.route("/about/health", get(health));
     }
