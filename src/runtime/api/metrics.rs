@@ -183,4 +183,28 @@ mod tests {
         assert_eq!(sample(&scrape, "jitsi_focus_bridge_endpoints", Some(jvb)), Some(6.0));
         assert_eq!(sample(&scrape, "jitsi_focus_bridge_stress", Some(jvb)), Some(0.25));
     }
+
+    #[test]
+    fn readme_lists_exactly_the_metrics_rendered() {
+        let readme = include_str!("../../../README.md");
+        let section = readme.split("### Metrics").nth(1).unwrap().split("\n## ").next().unwrap();
+        let documented: std::collections::BTreeSet<String> = section
+            .split('`')
+            .filter(|s| s.starts_with("jitsi_focus_"))
+            .map(|s| s.split('{').next().unwrap().to_owned())
+            .collect();
+        // Families without series print nothing: give each one.
+        let mut stats = Stats { conference_sizes: vec![1; CONFERENCE_SIZE_BUCKETS], ..Stats::default() };
+        stats.bridges.push(crate::core::stats::BridgeStats::default());
+        let text = render(&stats, false);
+        let rendered: std::collections::BTreeSet<String> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| {
+                let (name, kind) = l.split_once(' ').unwrap();
+                if kind == "counter" { format!("{name}_total") } else { name.to_owned() }
+            })
+            .collect();
+        assert_eq!(documented, rendered, "README's metrics table and /metrics differ");
+    }
 }
