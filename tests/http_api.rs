@@ -211,6 +211,12 @@ async fn the_http_conference_request_is_granted_refused_and_checked_like_the_iq(
         assert_eq!(status, 400, "{body}: {answer}");
         assert!(answer["message"].as_str().unwrap_or_default().contains(needle), "{body}: {answer}");
     }
+    // A body over http.max_body_bytes and a wrong method: JSON errors too.
+    let huge = format!("{{\"room\":\"{}\"}}", "x".repeat(20_000));
+    let (status, answer) = post_request(&base, &huge, None).await?;
+    assert_eq!((status, answer["error"].as_str()), (413, Some("too-large")), "{answer}");
+    let (status, answer) = get(&format!("{base}/conference-request/v1")).await?;
+    assert_eq!((status, answer["error"].as_str()), (405, Some("method-not-allowed")), "{answer}");
     // Preflight as Jicofo answers it.
     let preflight = client_options(&base).await?;
     assert_eq!(preflight, 200);

@@ -202,7 +202,11 @@ mod tests {
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .map(|l| {
                 let (name, kind) = l.split_once(' ').unwrap();
-                if kind == "counter" { format!("{name}_total") } else { name.to_owned() }
+                if kind == "counter" {
+                    format!("{name}_total")
+                } else {
+                    name.to_owned()
+                }
             })
             .collect();
         assert_eq!(documented, rendered, "README's metrics table and /metrics differ");

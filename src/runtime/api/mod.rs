@@ -16,6 +16,7 @@ pub mod metrics;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -111,11 +112,16 @@ pub fn router(state: ApiState, config: &HttpConfig) -> Router {
     if config.conference_request {
         router = router.route("/conference-request/v1", post(conference_request).options(|| async { StatusCode::OK }));
     }
-    router.fallback(not_found).with_state(state)
+    router.fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(state)
 }
 
 async fn not_found() -> ApiError {
     ApiError { status: StatusCode::NOT_FOUND, error: "not-found", message: "no such endpoint".into() }
+}
+
+async fn method_not_allowed() -> ApiError {
+    let message = "this endpoint does not take that method".into();
+    ApiError { status: StatusCode::METHOD_NOT_ALLOWED, error: "method-not-allowed", message }
 }
 
 async fn version() -> Json<Value> {
@@ -179,7 +185,20 @@ async fn debug_conference(State(state): State<ApiState>, Path(room): Path<String
     }
 }
 
-async fn conference_request(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn conference_request(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // A body over `http.max_body_bytes` (413) or cut short: the same JSON shape as other errors.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let error = if status == StatusCode::PAYLOAD_TOO_LARGE { "too-large" } else { "bad-request" };
+            return ApiError { status, error, message: rejection.body_text() }.into_response();
+        }
+    };
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
