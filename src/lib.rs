@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod core;
+pub mod errors;
 pub mod reservations;
 pub mod runtime;
 pub mod xmpp {

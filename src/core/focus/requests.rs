@@ -5,7 +5,6 @@
 use minidom::Element;
 use tracing::{debug, info};
 use xmpp_parsers::jid::{BareJid, Jid};
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use super::Focus;
 use crate::config::AuthMode;
@@ -13,6 +12,7 @@ use crate::core::auth::Identity;
 use crate::core::conference::{Conference, Phase, Waiter};
 use crate::core::iq::IqEnvelope;
 use crate::core::Time;
+use crate::errors::{self, Failure};
 use crate::xmpp::build::{elem, ElementExt};
 use crate::xmpp::focus::{self as focus_ns, ConferenceRequest, ConferenceResponse, LoginUrlRequest, Property};
 use crate::xmpp::ns;
@@ -20,36 +20,41 @@ use crate::xmpp::ns;
 impl Focus {
     /// `login-url`: where the client sends the user to sign in (XMPP mode: the room's page
     /// with `?login=true`, which shows jitsi-meet's login dialog).
-    pub(super) fn login_url(&self, payload: &Element) -> Result<Option<Element>, (DefinedCondition, String)> {
-        let request = LoginUrlRequest::try_from(payload).map_err(|e| (DefinedCondition::BadRequest, e.to_string()))?;
-        let room = request.room.ok_or((DefinedCondition::NotAcceptable, "missing attribute 'room'".to_owned()))?;
+    pub(super) fn login_url(&self, payload: &Element) -> Result<Option<Element>, Failure> {
+        let request = LoginUrlRequest::try_from(payload).map_err(|e| errors::REQUEST_MALFORMED.raw(e.to_string()))?;
+        let room = request.room.ok_or_else(|| errors::LOGIN_URL_NO_ROOM.with(&[]))?;
         if request.machine_uid.is_none() {
-            return Err((DefinedCondition::BadRequest, "missing mandatory attribute 'machineUID'".to_owned()));
+            return Err(errors::LOGIN_URL_NO_MACHINE_UID.with(&[]));
         }
         if self.settings.auth_mode == AuthMode::Jwt {
-            return Err((DefinedCondition::ServiceUnavailable, "no login URL: users sign in with a token".to_owned()));
+            return Err(errors::LOGIN_URL_JWT.with(&[]));
         }
         let name = room.split('@').next().unwrap_or_default();
         Ok(Some(focus_ns::login_url_response(&format!("./{name}?login=true"))))
     }
 
-    pub(super) fn bad_request(&mut self, envelope: &IqEnvelope, text: &str) {
-        self.out.send(envelope.error(focus_ns::error(ErrorType::Modify, DefinedCondition::BadRequest, text)));
+    /// Answers an IQ request with an error of the catalog.
+    pub(super) fn answer(&mut self, envelope: &IqEnvelope, failure: &Failure) {
+        self.out.send(envelope.error(failure.error()));
     }
 
     /// Checks `room`: a bare JID with a local part on our MUC domain.
-    fn validate_room(&self, room: Option<&str>) -> Result<BareJid, String> {
-        let room = room.ok_or("No 'room' specified.")?;
-        let jid: Jid = room.parse().map_err(|e| format!("'room' {room:?} is not a valid JID: {e}"))?;
+    fn validate_room(&self, room: Option<&str>) -> Result<BareJid, Failure> {
+        let room = room.ok_or_else(|| errors::REQUEST_NO_ROOM.with(&[]))?;
+        let quoted = errors::quoted_inner(room);
+        let muc_domain = self.settings.muc_domain.to_string();
+        let jid: Jid = room.parse().map_err(|e: xmpp_parsers::jid::Error| {
+            errors::REQUEST_ROOM_NOT_JID.with(&[("room", &quoted), ("why", &e.to_string())])
+        })?;
         if jid.resource().is_some() {
-            return Err(format!("'room' {room:?} must be a bare JID (no '/resource')"));
+            return Err(errors::REQUEST_ROOM_NOT_BARE.with(&[("room", &quoted)]));
         }
         let jid = jid.to_bare();
         if jid.node().is_none() {
-            return Err(format!("'room' {room:?} needs a room name: name@{}", self.settings.muc_domain));
+            return Err(errors::REQUEST_ROOM_NO_NAME.with(&[("room", &quoted), ("muc_domain", &muc_domain)]));
         }
         if jid.domain() != self.settings.muc_domain.domain() {
-            return Err(format!("'room' {room:?} must be on {}", self.settings.muc_domain));
+            return Err(errors::REQUEST_ROOM_ELSEWHERE.with(&[("room", &quoted), ("muc_domain", &muc_domain)]));
         }
         Ok(jid)
     }
@@ -57,14 +62,14 @@ impl Focus {
     pub(super) fn on_conference_request(&mut self, now: Time, envelope: IqEnvelope, payload: &Element) {
         let request = match ConferenceRequest::try_from(payload) {
             Ok(request) => request,
-            Err(e) => return self.bad_request(&envelope, &e.to_string()),
+            Err(e) => return self.answer(&envelope, &errors::REQUEST_MALFORMED.raw(e.to_string())),
         };
         let room = match self.validate_room(request.room.as_deref()) {
             Ok(room) => room,
-            Err(text) => return self.bad_request(&envelope, &text),
+            Err(failure) => return self.answer(&envelope, &failure),
         };
         let Ok(sender) = envelope.from.parse::<Jid>() else {
-            return self.bad_request(&envelope, "the sender's address is not a valid JID");
+            return self.answer(&envelope, &errors::REQUEST_BAD_SENDER.with(&[]));
         };
         let identity = match self.sessions.authenticate(now, &sender, &request) {
             Ok(identity) => identity,
@@ -102,8 +107,7 @@ impl Focus {
             return;
         }
         if identity == Identity::Guest {
-            let error = focus_ns::error(ErrorType::Auth, DefinedCondition::NotAuthorized, "not authorized user domain");
-            return self.out.send(envelope.error(error));
+            return self.answer(&envelope, &errors::AUTH_NOT_AUTHORIZED.with(&[]));
         }
         if let Some((refusal, until)) = self.refusals.get(&room) {
             if now < *until {
