@@ -13,6 +13,7 @@ use super::*;
 use crate::xmpp::focus::{parse_reservation_error, ConferenceResponse};
 
 mod auth;
+mod errors;
 mod limits;
 mod media;
 mod reservations;
