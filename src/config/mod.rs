@@ -25,6 +25,8 @@ mod conference;
 mod limits;
 mod logging;
 mod messages;
+#[cfg(test)]
+mod migration_tests;
 mod providers;
 mod reservation;
 #[cfg(test)]
