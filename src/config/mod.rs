@@ -26,6 +26,8 @@ mod http;
 mod limits;
 mod logging;
 mod messages;
+#[cfg(test)]
+mod migration_tests;
 mod providers;
 mod reservation;
 #[cfg(test)]

@@ -8,35 +8,46 @@ use std::collections::HashMap;
 
 use chrono::Duration;
 use xmpp_parsers::jid::{BareJid, Jid};
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use xmpp_parsers::stanza_error::StanzaError;
 
 use super::Time;
 use crate::config::AuthMode;
-use crate::xmpp::focus::{error, session_invalid_error, ConferenceRequest};
+use crate::errors::{self, ErrorEntry};
+use crate::xmpp::focus::ConferenceRequest;
 
-/// Why a request's authentication failed; each maps to the stanza error clients expect.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a request's authentication failed; each maps to the stanza error clients expect (its
+/// catalog entry in [`crate::errors`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthError {
-    #[error("invalid session")]
     UnknownSession,
-    #[error("machine UID mismatch or empty")]
     MachineMismatch,
-    #[error("Missing mandatory attribute 'machine-uid'")]
     MissingMachineUid,
-    #[error("too many sign-in sessions; try again later")]
     TooManySessions,
 }
 
+impl AuthError {
+    pub fn entry(&self) -> &'static ErrorEntry {
+        match self {
+            // `<session-invalid/>` makes the client drop its stored session and start over.
+            AuthError::UnknownSession => &errors::AUTH_INVALID_SESSION,
+            AuthError::MachineMismatch => &errors::AUTH_MACHINE_MISMATCH,
+            AuthError::MissingMachineUid => &errors::AUTH_MISSING_MACHINE_UID,
+            AuthError::TooManySessions => &errors::AUTH_TOO_MANY_SESSIONS,
+        }
+    }
+}
+
+impl std::fmt::Display for AuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.entry().text)
+    }
+}
+
+impl std::error::Error for AuthError {}
+
 impl From<AuthError> for StanzaError {
     fn from(e: AuthError) -> StanzaError {
-        match e {
-            // `<session-invalid/>` makes the client drop its stored session and start over.
-            AuthError::UnknownSession => session_invalid_error(),
-            AuthError::TooManySessions => {
-                error(ErrorType::Wait, DefinedCondition::ResourceConstraint, &AuthError::TooManySessions.to_string())
-            }
-            other => error(ErrorType::Modify, DefinedCondition::NotAcceptable, &other.to_string()),
-        }
+        e.entry().error(&[])
     }
 }
 
@@ -194,6 +205,7 @@ impl Sessions {
 mod tests {
     use super::*;
     use chrono::{DateTime, Utc};
+    use xmpp_parsers::stanza_error::DefinedCondition;
 
     fn now() -> Time {
         DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().with_timezone(&Utc)

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 
 use super::Time;
+use crate::errors::{self, Code, ErrorEntry};
 
 /// Error codes the focus itself puts in `<reservation-error error-code=…/>` when the API gave
 /// no status of its own to pass on. Documented in README.md.
@@ -36,6 +37,12 @@ impl Refusal {
     }
 
     /// The refusal with its text cut to `max_chars` characters (see [`truncate_chars`]).
+    /// The refusal of a catalog entry with a fixed code, its text filled in.
+    pub fn of(entry: &'static ErrorEntry, values: &[(&str, &str)]) -> Self {
+        let Code::Fixed(code) = entry.code else { panic!("{}: not a fixed reservation code", entry.key) };
+        Refusal { code, message: entry.text_with(values) }
+    }
+
     pub fn truncated(self, max_chars: usize) -> Self {
         Refusal { code: self.code, message: truncate_chars(&self.message, max_chars) }
     }
@@ -208,10 +215,10 @@ pub enum Verdict {
 pub fn judge_create(outcome: &HttpOutcome, room_name: &str, attempt: u32, retries: u32) -> Verdict {
     let retry_left = attempt <= retries;
     match outcome {
-        HttpOutcome::Timeout => Verdict::Refused(Refusal::new(codes::TIMEOUT, "Reservation lookup timed out")),
+        HttpOutcome::Timeout => Verdict::Refused(Refusal::of(&errors::RESERVATION_TIMEOUT, &[])),
         HttpOutcome::Unreachable(_) if retry_left => Verdict::Retry,
         HttpOutcome::Unreachable(why) => {
-            Verdict::Refused(Refusal::new(codes::UNREACHABLE, format!("Could not contact reservation server ({why})")))
+            Verdict::Refused(Refusal::of(&errors::RESERVATION_UNREACHABLE, &[("why", why)]))
         }
         HttpOutcome::Response { status: 200 | 201, body } => match parse_reservation(body, room_name) {
             Ok(reservation) => Verdict::Granted(reservation),
@@ -224,9 +231,7 @@ pub fn judge_create(outcome: &HttpOutcome, room_name: &str, attempt: u32, retrie
                 Some(id) => Verdict::Conflict { id, message },
                 None => Verdict::Refused(Refusal::new(
                     codes::CONFLICT,
-                    message.unwrap_or_else(|| {
-                        "Invalid response from reservation server: 409 without conflict_id".to_owned()
-                    }),
+                    message.unwrap_or_else(|| errors::RESERVATION_CONFLICT_WITHOUT_ID.text_with(&[])),
                 )),
             }
         }
@@ -236,7 +241,7 @@ pub fn judge_create(outcome: &HttpOutcome, room_name: &str, attempt: u32, retrie
             Verdict::Retry
         }
         HttpOutcome::TooLarge { limit, .. } => {
-            Verdict::Refused(invalid(&format!("the answer is larger than {limit} bytes")))
+            Verdict::Refused(Refusal::of(&errors::RESERVATION_TOO_LARGE, &[("limit", &limit.to_string())]))
         }
         HttpOutcome::Response { status, body } => Verdict::Refused(refusal_from_body(*status, body)),
     }
@@ -245,7 +250,7 @@ pub fn judge_create(outcome: &HttpOutcome, room_name: &str, attempt: u32, retrie
 /// A redirect to POST or GET: the API is not where `base_url` says.
 fn redirected(status: u16, location: Option<&str>) -> Refusal {
     let target = location.map(|l| format!(" to {l}")).unwrap_or_default();
-    invalid(&format!("the API redirected (HTTP {status}{target}); reservation.base_url should point to the final URL"))
+    Refusal::of(&errors::RESERVATION_REDIRECTED, &[("status", &status.to_string()), ("target", &target)])
 }
 
 /// Outcomes that say the API is misconfigured or misbehaving rather than anything about a
@@ -281,9 +286,9 @@ pub fn judge_conflict_fetch(
             };
             Verdict::Refused(Refusal::new(
                 codes::CONFLICT,
-                conflict_message
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| format!("Conflicting reservation {id} could not be read ({detail})")),
+                conflict_message.map(str::to_owned).unwrap_or_else(|| {
+                    errors::RESERVATION_CONFLICT_UNREADABLE.text_with(&[("id", id), ("detail", &detail)])
+                }),
             ))
         }
     }
@@ -339,7 +344,7 @@ pub fn delete_backoff(base: std::time::Duration, attempt: u32) -> std::time::Dur
 }
 
 fn invalid(why: &str) -> Refusal {
-    Refusal::new(codes::INVALID_RESPONSE, format!("Invalid response from reservation server: {why}"))
+    Refusal::of(&errors::RESERVATION_INVALID_RESPONSE, &[("why", why)])
 }
 
 /// The refusal for a non-success status: the body's `message`, or a clear fallback.
@@ -348,7 +353,8 @@ fn refusal_from_body(status: u16, body: &str) -> Refusal {
         .ok()
         .and_then(|json| json.get("message").and_then(Value::as_str).map(str::to_owned))
         .filter(|m| !m.trim().is_empty());
-    Refusal::new(status, message.unwrap_or_else(|| format!("Rejected by reservation server (HTTP {status})")))
+    let rejected = || errors::RESERVATION_REJECTED.text_with(&[("status", &status.to_string())]);
+    Refusal::new(status, message.unwrap_or_else(rejected))
 }
 
 fn id_text(value: &Value) -> Option<String> {

@@ -7,7 +7,7 @@
 
 use minidom::Element;
 use thiserror::Error;
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use xmpp_parsers::stanza_error::StanzaError;
 
 use super::build::{elem, ElementExt};
 use super::ns;
@@ -149,12 +149,10 @@ impl TryFrom<&Element> for ConferenceResponse {
 }
 
 /// The error a refused reservation produces: `service-unavailable`, the API's message as
-/// `<text>` and `<reservation-error error-code='STATUS'/>`.
+/// `<text>` and `<reservation-error error-code='STATUS'/>` (every reservation entry of the
+/// error catalog has this shape).
 pub fn reservation_error(code: u16, message: &str) -> StanzaError {
-    let message = super::build::xml_safe(message);
-    let mut error = StanzaError::new(ErrorType::Cancel, DefinedCondition::ServiceUnavailable, "en", message.as_ref());
-    error.other = Some(elem("reservation-error", ns::FOCUS).with_attr("error-code", code.to_string()));
-    error
+    crate::errors::RESERVATION_REFUSED.raw(message).error_with_code(code)
 }
 
 /// Reads `(code, text)` back from a reservation error (used by tests and by our own checks).
@@ -163,18 +161,6 @@ pub fn parse_reservation_error(error: &StanzaError) -> Option<(u16, String)> {
     let code = other.attr("error-code")?.parse().ok()?;
     let text = error.texts.values().next().cloned().unwrap_or_default();
     Some((code, text))
-}
-
-/// `not-acceptable` with `<session-invalid/>`: the client forgets its session and starts over.
-pub fn session_invalid_error() -> StanzaError {
-    let mut error = StanzaError::new(ErrorType::Modify, DefinedCondition::NotAcceptable, "en", "invalid session");
-    error.other = Some(elem("session-invalid", ns::FOCUS));
-    error
-}
-
-/// A plain stanza error with an English text.
-pub fn error(type_: ErrorType, condition: DefinedCondition, text: &str) -> StanzaError {
-    StanzaError::new(type_, condition, "en", super::build::xml_safe(text).as_ref())
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@ use minidom::rxml::{self, Parse, RawEvent, RawParser, WithOptions};
 use minidom::tree_builder::TreeBuilder;
 use minidom::Element;
 
+use crate::errors::{self, ErrorEntry};
+
 /// The lexer's token limit is at least this (Prosody's largest default stanza limit, s2s, is
 /// 512 KiB; an attribute value can be no longer than its stanza).
 const MIN_TOKEN_LENGTH: usize = 2 * 1024 * 1024;
@@ -62,15 +64,25 @@ pub enum Rejection {
     Malformed,
 }
 
+impl Rejection {
+    /// The error an IQ request rejected this way is answered with.
+    pub fn entry(&self) -> &'static ErrorEntry {
+        match self {
+            Rejection::TooDeep { .. } => &errors::LIMITS_TOO_DEEP,
+            Rejection::TooLarge { .. } => &errors::LIMITS_TOO_LARGE,
+            Rejection::TooManyNodes { .. } => &errors::LIMITS_TOO_MANY_NODES,
+            Rejection::Malformed => &errors::IQ_NOT_XML,
+        }
+    }
+}
+
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Rejection::TooDeep { limit } => write!(f, "the stanza is nested deeper than {limit} elements"),
-            Rejection::TooLarge { limit } => write!(f, "the stanza is larger than {limit} bytes"),
-            Rejection::TooManyNodes { limit } => {
-                write!(f, "the stanza has more than {limit} elements, attributes and texts")
+            Rejection::TooDeep { limit } | Rejection::TooLarge { limit } | Rejection::TooManyNodes { limit } => {
+                f.write_str(&self.entry().text_with(&[("limit", &limit.to_string())]))
             }
-            Rejection::Malformed => write!(f, "the stanza is not namespace-well-formed XML"),
+            Rejection::Malformed => f.write_str(self.entry().text),
         }
     }
 }

@@ -4,17 +4,15 @@
 
 use tracing::debug;
 use xmpp_parsers::jid::BareJid;
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use super::{join, Focus, FOCUS_NICK};
 use crate::core::conference::Phase;
 use crate::core::iq::IqEnvelope;
 use crate::core::Time;
 use crate::xmpp::build::{elem, ElementExt};
-use crate::xmpp::focus as focus_ns;
 use crate::xmpp::muc;
 use crate::xmpp::ns;
-use crate::xmpp::stream::{RejectedStanza, Rejection};
+use crate::xmpp::stream::RejectedStanza;
 
 impl Focus {
     pub(super) fn on_connected(&mut self, now: Time) {
@@ -72,14 +70,7 @@ impl Focus {
             from: from.clone(),
             to: rejected.to.clone().unwrap_or_else(|| self.settings.component.to_string()),
         };
-        let condition = match rejected.why {
-            Rejection::Malformed => DefinedCondition::BadRequest,
-            Rejection::TooDeep { .. } | Rejection::TooLarge { .. } | Rejection::TooManyNodes { .. } => {
-                DefinedCondition::PolicyViolation
-            }
-        };
-        let text = rejected.why.to_string();
-        self.out.send(envelope.error(focus_ns::error(ErrorType::Modify, condition, &text)));
+        self.answer(&envelope, &rejected.why.entry().raw(rejected.why.to_string()));
     }
 
     /// What a presence over the limits still tells: someone left (a leave can carry a huge

@@ -4,7 +4,6 @@
 use minidom::Element;
 use tracing::{debug, info, warn};
 use xmpp_parsers::jid::{BareJid, FullJid};
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use super::media::media_sources;
 use super::{Focus, TimerKey};
@@ -12,15 +11,15 @@ use crate::core::iq::IqEnvelope;
 use crate::core::jingle_session::SessionState;
 use crate::core::sources::{msid_assigned_by_focus, EndpointSources, SourceError};
 use crate::core::Time;
+use crate::errors::{self, ErrorEntry, Failure};
 use crate::xmpp::build::{elem, ElementExt};
 use crate::xmpp::colibri2::{Endpoint, EndpointTransport, ForceMute};
-use crate::xmpp::focus as focus_ns;
 use crate::xmpp::jingle::{Action, Jingle};
 use crate::xmpp::jingle_sources;
 use crate::xmpp::muc::Affiliation;
 use crate::xmpp::ns;
 
-type Reply = Result<(), (DefinedCondition, String)>;
+type Reply = Result<(), Failure>;
 
 /// How long a source-remove of sources the client gave no msid is held for the source-add
 /// that may follow it (the two arrive back to back).
@@ -38,8 +37,9 @@ type Reply = Result<(), (DefinedCondition, String)>;
 /// and nobody hears of either; anything else, or this delay passing, releases the removal.
 const MSID_FLIP_HOLD_MILLISECONDS: i64 = 1000;
 
-fn error(condition: DefinedCondition, text: impl Into<String>) -> Reply {
-    Err((condition, text.into()))
+/// Refused with a catalog error whose text has no placeholders.
+fn refuse(entry: &'static ErrorEntry) -> Reply {
+    Err(entry.with(&[]))
 }
 
 impl Focus {
@@ -53,14 +53,7 @@ impl Focus {
     fn reply(&mut self, envelope: &IqEnvelope, reply: Reply) {
         let stanza = match reply {
             Ok(()) => envelope.result(None),
-            Err((condition, text)) => {
-                let type_ = match condition {
-                    DefinedCondition::BadRequest => ErrorType::Modify,
-                    DefinedCondition::ResourceConstraint => ErrorType::Wait,
-                    _ => ErrorType::Cancel,
-                };
-                envelope.error(focus_ns::error(type_, condition, &text))
-            }
+            Err(failure) => envelope.error(failure.error()),
         };
         self.out.send(stanza);
     }
@@ -74,23 +67,23 @@ impl Focus {
     }
 
     fn handle_jingle(&mut self, now: Time, envelope: &IqEnvelope, payload: &Element) -> Reply {
-        let jingle = Jingle::parse(payload).map_err(|e| (DefinedCondition::BadRequest, e.to_string()))?;
+        let jingle = Jingle::parse(payload).map_err(|e| errors::JINGLE_MALFORMED.raw(e.to_string()))?;
         let Some((room, nick)) = self.occupant_of(&envelope.from) else {
-            return error(DefinedCondition::ItemNotFound, "not a participant of a conference of this focus");
+            return refuse(&errors::MEDIA_NOT_PARTICIPANT);
         };
         let media = self.media_mut(&room, &nick).expect("occupant_of checked it");
         let Some(session) = media.session.as_ref() else {
-            return error(DefinedCondition::Gone { new_address: None }, "session ended");
+            return refuse(&errors::JINGLE_SESSION_ENDED);
         };
         if session.sid != jingle.sid {
             // Jicofo's answers for an earlier session of this participant.
             if media.previous_sids.contains(&jingle.sid) {
                 if jingle.action == Action::SessionAccept {
-                    return error(DefinedCondition::Gone { new_address: None }, "session has been replaced");
+                    return refuse(&errors::JINGLE_SESSION_REPLACED);
                 }
-                return error(DefinedCondition::ItemNotFound, "jingle session no longer active");
+                return refuse(&errors::JINGLE_SESSION_INACTIVE);
             }
-            return error(DefinedCondition::BadRequest, format!("unknown session '{}'", jingle.sid));
+            return Err(errors::JINGLE_UNKNOWN_SESSION.with(&[("sid", &jingle.sid)]));
         }
         let state = session.state.clone();
         let bridge_session_id = session.bridge_session_id.clone();
@@ -111,14 +104,14 @@ impl Focus {
         match jingle.action {
             Action::SessionAccept | Action::TransportAccept => {
                 if state != SessionState::Initiated {
-                    return error(DefinedCondition::BadRequest, "the session is not waiting for session-accept");
+                    return refuse(&errors::JINGLE_NOT_INITIATED);
                 }
                 self.on_session_accept(now, &room, &nick, &jingle)
             }
             Action::TransportInfo => {
                 let transport = jingle.contents.iter().find_map(|c| c.transport.clone());
                 let Some(transport) = transport.filter(|t| !t.is_empty()) else {
-                    return error(DefinedCondition::BadRequest, "missing transport");
+                    return refuse(&errors::JINGLE_MISSING_TRANSPORT);
                 };
                 let endpoint =
                     Endpoint { transport: Some(EndpointTransport::Update(transport)), ..Endpoint::new(&nick) };
@@ -155,16 +148,14 @@ impl Focus {
                 let failed = jingle.ice_state.as_deref() == Some("failed");
                 let current = bridge_session_id;
                 match &jingle.bridge_session {
-                    Some(bs) if bs.ice_restart => {
-                        error(DefinedCondition::FeatureNotImplemented, "ICE restart is not supported")
-                    }
+                    Some(bs) if bs.ice_restart => refuse(&errors::JINGLE_ICE_RESTART),
                     Some(bs) if failed && bs.id == current => {
                         self.counters.participants_ice_failed += 1;
                         // The legacy ICE-failed notice counts against the participant's restarts,
                         // like a session-terminate with restart.
                         let allowed = self.media_mut(&room, &nick).is_some_and(|m| m.restarts.try_restart(now));
                         if !allowed {
-                            return error(DefinedCondition::ResourceConstraint, "rate-limited");
+                            return refuse(&errors::JINGLE_RATE_LIMITED);
                         }
                         info!(room = %room, nick = %nick, "ICE failed: inviting the participant again");
                         self.restart_session(now, &room, &nick);
@@ -177,10 +168,10 @@ impl Focus {
                 warn!(room = %room, nick = %nick, "transport-reject");
                 Ok(())
             }
-            Action::SessionInitiate | Action::TransportReplace | Action::Unsupported => error(
-                DefinedCondition::FeatureNotImplemented,
-                format!("Unsupported 'action': {}", jingle.action_name.chars().take(64).collect::<String>()),
-            ),
+            Action::SessionInitiate | Action::TransportReplace | Action::Unsupported => {
+                let action: String = jingle.action_name.chars().take(64).collect();
+                Err(errors::JINGLE_UNSUPPORTED_ACTION.with(&[("action", &action)]))
+            }
         }
     }
 
@@ -227,13 +218,13 @@ impl Focus {
         room: &BareJid,
         nick: &str,
         incoming: EndpointSources,
-    ) -> Result<EndpointSources, (DefinedCondition, String)> {
+    ) -> Result<EndpointSources, Failure> {
         let limits = self.settings.source_limits();
         let conference = self.conferences.get_mut(room).expect("checked by the caller");
         // The bridges' feedback SSRCs are in every session-initiate: nobody may claim one.
         let feedback = conference.media.colibri.by_bridge.values().flat_map(|s| &s.feedback).flat_map(|m| &m.sources);
         if let Some(taken) = feedback.map(|s| s.ssrc).find(|ssrc| incoming.source(*ssrc).is_some()) {
-            return Err((DefinedCondition::BadRequest, format!("SSRC is already used: {taken}.")));
+            return Err(source_error(SourceError::ssrc_already_used(taken)));
         }
         let added = conference.media.sources.add(nick, incoming, &limits).map_err(source_error)?;
         // A held source-remove freed its SSRCs in the conference, but the others still have
@@ -266,7 +257,7 @@ impl Focus {
             Ok(added) => added,
             Err(refusal) => {
                 // Jicofo ends a session whose accept carries invalid sources.
-                warn!(room = %room, nick, why = %refusal.1, "session-accept refused");
+                warn!(room = %room, nick, why = %refusal.text, "session-accept refused");
                 let sid = jingle.sid.clone();
                 self.end_session(now, room, nick, Some(&sid), Some(("general-error", "invalid sources")));
                 return Err(refusal);
@@ -304,7 +295,7 @@ impl Focus {
         let current = media.session.as_ref().map(|s| s.bridge_session_id.clone()).unwrap_or_default();
         let restart = match &jingle.bridge_session {
             Some(bs) if bs.id != current => {
-                return error(DefinedCondition::ItemNotFound, "bridge session not found");
+                return refuse(&errors::JINGLE_BRIDGE_SESSION_NOT_FOUND);
             }
             Some(bs) => bs.restart,
             None => false,
@@ -317,7 +308,7 @@ impl Focus {
             return Ok(());
         }
         if !allowed {
-            return error(DefinedCondition::ResourceConstraint, "rate-limited");
+            return refuse(&errors::JINGLE_RATE_LIMITED);
         }
         // Asked for by a participant that had media: invited at once, whatever the room's size.
         if self.media_mut(room, nick).is_some_and(|m| m.features.is_some()) {
@@ -335,35 +326,32 @@ impl Focus {
 
     fn handle_mute(&mut self, now: Time, envelope: &IqEnvelope, payload: &Element, video: bool) -> Reply {
         let Some((room, actor)) = self.occupant_of(&envelope.from) else {
-            return error(DefinedCondition::ItemNotFound, "not a participant of a conference of this focus");
+            return refuse(&errors::MEDIA_NOT_PARTICIPANT);
         };
         let target_jid = payload.attr("jid").unwrap_or_default();
         let Ok(target) = target_jid.parse::<FullJid>() else {
-            return error(DefinedCondition::BadRequest, "missing or invalid 'jid'");
+            return refuse(&errors::MUTE_BAD_JID);
         };
         let target_nick = target.resource().to_string();
         if target.to_bare() != room {
-            return error(DefinedCondition::BadRequest, "the participant is not in your room");
+            return refuse(&errors::MUTE_OTHER_ROOM);
         }
         let mute = match payload.text().trim() {
             "true" => true,
             "false" => false,
-            _ => return error(DefinedCondition::BadRequest, "the mute value is 'true' or 'false'"),
+            _ => return refuse(&errors::MUTE_BAD_VALUE),
         };
         let conference = self.conferences.get(&room).expect("occupant_of checked it");
         let moderator = conference.participants.get(&actor).is_some_and(|p| p.affiliation == Affiliation::Owner);
         if !conference.media.participants.contains_key(&target_nick) {
-            return error(DefinedCondition::ItemNotFound, "no such participant");
+            return refuse(&errors::MUTE_NO_SUCH_PARTICIPANT);
         }
         if target_nick != actor && (!moderator || !mute) {
             // Only moderators mute others, and nobody unmutes anyone else.
-            return error(
-                DefinedCondition::NotAllowed,
-                "only moderators may mute others, and nobody may unmute others",
-            );
+            return refuse(&errors::MUTE_NOT_ALLOWED);
         }
         let Some(media) = self.media_mut(&room, &target_nick) else {
-            return error(DefinedCondition::ItemNotFound, "no such participant");
+            return refuse(&errors::MUTE_NO_SUCH_PARTICIPANT);
         };
         if video {
             media.force_mute_video = mute;
@@ -389,20 +377,18 @@ impl Focus {
     }
 }
 
-fn source_error(e: SourceError) -> (DefinedCondition, String) {
-    let condition = match e {
-        SourceError::ResourceConstraint(_) => DefinedCondition::ResourceConstraint,
-        _ => DefinedCondition::BadRequest,
-    };
-    (condition, e.text().to_owned())
+fn source_error(e: SourceError) -> Failure {
+    match e {
+        SourceError::BadRequest(text) => errors::JINGLE_INVALID_SOURCES.raw(text),
+        SourceError::ResourceConstraint(text) => errors::JINGLE_SENDER_LIMIT.raw(text),
+    }
 }
 
 /// The sources of every content of a client's Jingle.
-fn parse_sources(jingle: &Jingle) -> Result<EndpointSources, (DefinedCondition, String)> {
+fn parse_sources(jingle: &Jingle) -> Result<EndpointSources, Failure> {
     let mut all = EndpointSources::default();
     for content in &jingle.contents {
-        let sources = jingle_sources::parse_content(&content.element)
-            .map_err(|e| (DefinedCondition::BadRequest, e.to_string()))?;
+        let sources = jingle_sources::parse_content(&content.element).map_err(source_error)?;
         all.extend_with(&sources);
     }
     Ok(all)

@@ -31,7 +31,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use minidom::Element;
 use tracing::info;
 use xmpp_parsers::jid::{BareJid, FullJid};
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use xmpp_parsers::stanza_error::StanzaError;
 
 use super::auth::Sessions;
 use super::bridges::Bridges;
@@ -42,6 +42,7 @@ use super::reservation::{HttpCall, Method, Refusal};
 use super::stats::Counters;
 use super::timers::Timers;
 use super::{Effect, Footprint, Input, Time};
+use crate::errors;
 use crate::xmpp::focus as focus_ns;
 use crate::xmpp::jitsi_presence;
 use crate::xmpp::muc;
@@ -334,11 +335,14 @@ impl Focus {
                 // we cannot read, and it deserves to hear so.
                 other => {
                     if let Some(envelope) = IqEnvelope::of(&stanza, &self.settings.component.to_string()) {
-                        let text = match other {
-                            None => "an IQ needs a 'type'".to_owned(),
-                            Some(t) => format!("unknown IQ type {:?}", super::reservation::truncate_chars(t, 64)),
+                        let failure = match other {
+                            None => errors::IQ_NO_TYPE.with(&[]),
+                            Some(t) => {
+                                let t = errors::quoted_inner(&super::reservation::truncate_chars(t, 64));
+                                errors::IQ_UNKNOWN_TYPE.with(&[("type", &t)])
+                            }
                         };
-                        self.bad_request(&envelope, &text);
+                        self.answer(&envelope, &failure);
                     }
                 }
             },
@@ -354,9 +358,7 @@ impl Focus {
         let type_ = stanza.attr("type").unwrap_or_default();
         let payloads: Vec<&Element> = stanza.children().collect();
         let [payload] = payloads.as_slice() else {
-            let text = "an IQ request carries exactly one payload element";
-            self.out.send(envelope.error(focus_ns::error(ErrorType::Modify, DefinedCondition::BadRequest, text)));
-            return;
+            return self.answer(&envelope, &errors::IQ_PAYLOAD_COUNT.with(&[]));
         };
         let reply = match (payload.name(), payload.ns().as_str(), type_) {
             ("conference", ns::FOCUS, "set") => return self.on_conference_request(now, envelope, payload),
@@ -367,14 +369,10 @@ impl Focus {
             ("mute" | "mute-video", ns::VIDEO_MUTE, "set") if self.media_enabled() => {
                 return self.on_mute(now, envelope, payload, true);
             }
-            ("conference", ns::FOCUS, _) => {
-                Err((DefinedCondition::BadRequest, "a conference request is an IQ of type 'set'".to_owned()))
-            }
+            ("conference", ns::FOCUS, _) => Err(errors::REQUEST_NOT_SET.with(&[])),
             ("query", ns::DISCO_INFO, "get") => Ok(Some(disco_info())),
             ("ping", ns::PING, "get") => Ok(None),
-            ("login-url" | "logout", ns::FOCUS, _) if !self.sessions.enabled() => {
-                Err((DefinedCondition::ServiceUnavailable, "authentication is not enabled on this focus".to_owned()))
-            }
+            ("login-url" | "logout", ns::FOCUS, _) if !self.sessions.enabled() => Err(errors::AUTH_DISABLED.with(&[])),
             ("login-url", ns::FOCUS, "get") => self.login_url(payload),
             ("logout", ns::FOCUS, "set") => match focus_ns::parse_logout(payload) {
                 Ok(Some(session_id)) => match self.sessions.logout(&session_id) {
@@ -384,21 +382,14 @@ impl Focus {
                     }
                     Err(error) => return self.out.send(envelope.error(error.into())),
                 },
-                Ok(None) => Err((DefinedCondition::BadRequest, "missing attribute 'session-id'".to_owned())),
-                Err(e) => Err((DefinedCondition::BadRequest, e.to_string())),
+                Ok(None) => Err(errors::LOGOUT_NO_SESSION_ID.with(&[])),
+                Err(e) => Err(errors::REQUEST_MALFORMED.raw(e.to_string())),
             },
-            (name, namespace, _) => Err((
-                DefinedCondition::ServiceUnavailable,
-                format!("<{name} xmlns='{namespace}'/> is not supported by this focus"),
-            )),
+            (name, namespace, _) => Err(errors::IQ_UNSUPPORTED.with(&[("name", name), ("namespace", namespace)])),
         };
         let response = match reply {
             Ok(payload) => envelope.result(payload),
-            Err((condition, text)) => {
-                let type_ =
-                    if condition == DefinedCondition::BadRequest { ErrorType::Modify } else { ErrorType::Cancel };
-                envelope.error(focus_ns::error(type_, condition, &text))
-            }
+            Err(failure) => envelope.error(failure.error()),
         };
         self.out.send(response);
     }

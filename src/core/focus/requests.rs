@@ -5,7 +5,7 @@
 use minidom::Element;
 use tracing::{debug, info};
 use xmpp_parsers::jid::{BareJid, Jid};
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use xmpp_parsers::stanza_error::StanzaError;
 
 use super::Focus;
 use crate::config::AuthMode;
@@ -13,6 +13,7 @@ use crate::core::auth::Identity;
 use crate::core::conference::{Conference, Phase, Waiter};
 use crate::core::iq::{IqEnvelope, Requester};
 use crate::core::Time;
+use crate::errors::{self, Failure};
 use crate::xmpp::build::{elem, ElementExt};
 use crate::xmpp::focus::{self as focus_ns, ConferenceRequest, ConferenceResponse, LoginUrlRequest, Property};
 use crate::xmpp::ns;
@@ -20,36 +21,41 @@ use crate::xmpp::ns;
 impl Focus {
     /// `login-url`: where the client sends the user to sign in (XMPP mode: the room's page
     /// with `?login=true`, which shows jitsi-meet's login dialog).
-    pub(super) fn login_url(&self, payload: &Element) -> Result<Option<Element>, (DefinedCondition, String)> {
-        let request = LoginUrlRequest::try_from(payload).map_err(|e| (DefinedCondition::BadRequest, e.to_string()))?;
-        let room = request.room.ok_or((DefinedCondition::NotAcceptable, "missing attribute 'room'".to_owned()))?;
+    pub(super) fn login_url(&self, payload: &Element) -> Result<Option<Element>, Failure> {
+        let request = LoginUrlRequest::try_from(payload).map_err(|e| errors::REQUEST_MALFORMED.raw(e.to_string()))?;
+        let room = request.room.ok_or_else(|| errors::LOGIN_URL_NO_ROOM.with(&[]))?;
         if request.machine_uid.is_none() {
-            return Err((DefinedCondition::BadRequest, "missing mandatory attribute 'machineUID'".to_owned()));
+            return Err(errors::LOGIN_URL_NO_MACHINE_UID.with(&[]));
         }
         if self.settings.auth_mode == AuthMode::Jwt {
-            return Err((DefinedCondition::ServiceUnavailable, "no login URL: users sign in with a token".to_owned()));
+            return Err(errors::LOGIN_URL_JWT.with(&[]));
         }
         let name = room.split('@').next().unwrap_or_default();
         Ok(Some(focus_ns::login_url_response(&format!("./{name}?login=true"))))
     }
 
-    pub(super) fn bad_request(&mut self, envelope: &IqEnvelope, text: &str) {
-        self.out.send(envelope.error(bad_request_error(text)));
+    /// Answers an IQ request with an error of the catalog.
+    pub(super) fn answer(&mut self, envelope: &IqEnvelope, failure: &Failure) {
+        self.out.send(envelope.error(failure.error()));
     }
 
     /// Checks `room`: a bare JID with a local part on our MUC domain.
-    fn validate_room(&self, room: Option<&str>) -> Result<BareJid, String> {
-        let room = room.ok_or("No 'room' specified.")?;
-        let jid: Jid = room.parse().map_err(|e| format!("'room' {room:?} is not a valid JID: {e}"))?;
+    fn validate_room(&self, room: Option<&str>) -> Result<BareJid, Failure> {
+        let room = room.ok_or_else(|| errors::REQUEST_NO_ROOM.with(&[]))?;
+        let quoted = errors::quoted_inner(room);
+        let muc_domain = self.settings.muc_domain.to_string();
+        let jid: Jid = room.parse().map_err(|e: xmpp_parsers::jid::Error| {
+            errors::REQUEST_ROOM_NOT_JID.with(&[("room", &quoted), ("why", &e.to_string())])
+        })?;
         if jid.resource().is_some() {
-            return Err(format!("'room' {room:?} must be a bare JID (no '/resource')"));
+            return Err(errors::REQUEST_ROOM_NOT_BARE.with(&[("room", &quoted)]));
         }
         let jid = jid.to_bare();
         if jid.node().is_none() {
-            return Err(format!("'room' {room:?} needs a room name: name@{}", self.settings.muc_domain));
+            return Err(errors::REQUEST_ROOM_NO_NAME.with(&[("room", &quoted), ("muc_domain", &muc_domain)]));
         }
         if jid.domain() != self.settings.muc_domain.domain() {
-            return Err(format!("'room' {room:?} must be on {}", self.settings.muc_domain));
+            return Err(errors::REQUEST_ROOM_ELSEWHERE.with(&[("room", &quoted), ("muc_domain", &muc_domain)]));
         }
         Ok(jid)
     }
@@ -65,12 +71,13 @@ impl Focus {
             Ok(request) => request,
             Err(e) => {
                 self.counters.conference_requests += 1;
-                return self.request_error(&Requester::Xmpp(envelope), bad_request_error(&e.to_string()));
+                let error = errors::REQUEST_MALFORMED.raw(e.to_string()).error();
+                return self.request_error(&Requester::Xmpp(envelope), error);
             }
         };
         let Ok(sender) = envelope.from.parse::<Jid>() else {
             self.counters.conference_requests += 1;
-            let error = bad_request_error("the sender's address is not a valid JID");
+            let error = errors::REQUEST_BAD_SENDER.with(&[]).error();
             return self.request_error(&Requester::Xmpp(envelope), error);
         };
         self.conference_request(now, Requester::Xmpp(envelope), Some(sender), request);
@@ -88,7 +95,7 @@ impl Focus {
         self.counters.conference_requests += 1;
         let room = match self.validate_room(request.room.as_deref()) {
             Ok(room) => room,
-            Err(text) => return self.request_error(&requester, bad_request_error(&text)),
+            Err(failure) => return self.request_error(&requester, failure.error()),
         };
         let identity = match self.sessions.authenticate(now, sender.as_ref(), &request) {
             Ok(identity) => identity,
@@ -133,8 +140,7 @@ impl Focus {
         }
         self.counters.conference_requests_new += 1;
         if identity == Identity::Guest {
-            let error = focus_ns::error(ErrorType::Auth, DefinedCondition::NotAuthorized, "not authorized user domain");
-            return self.request_error(&requester, error);
+            return self.request_error(&requester, errors::AUTH_NOT_AUTHORIZED.with(&[]).error());
         }
         if let Some((refusal, until)) = self.refusals.get(&room) {
             if now < *until {
@@ -224,8 +230,4 @@ pub(super) fn disco_info() -> Element {
         .with_child(feature(ns::DISCO_INFO))
         .with_child(feature(ns::PING))
         .with_child(feature(ns::FOCUS))
-}
-
-fn bad_request_error(text: &str) -> StanzaError {
-    focus_ns::error(ErrorType::Modify, DefinedCondition::BadRequest, text)
 }

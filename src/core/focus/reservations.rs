@@ -97,7 +97,7 @@ impl Focus {
                 // `mail_owner`, and a 409 means "this conference exists, here it is" (as with
                 // Prosody's mod_reservations, which operators migrate from).
                 if reservation.ends_at() <= now {
-                    return self.refuse(now, room, Refusal::new(policy::codes::EXPIRED, "Reservation expired"));
+                    return self.refuse(now, room, Refusal::of(&crate::errors::RESERVATION_EXPIRED, &[]));
                 }
                 let id = reservation.id.clone();
                 conference.reservation = Some(reservation);

@@ -1,15 +1,14 @@
 //! The focus in its rooms: joining, the room configuration, occupants' presence, moderator
 //! election, and leaving when a conference ends.
 
+use crate::errors::{self, Failure};
 use minidom::Element;
 use tracing::{debug, info, warn};
 use xmpp_parsers::jid::{BareJid, Jid};
-use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType};
 
 use super::{join, occupant, Exit, Focus, OwnIqKind, FOCUS_NICK};
 use crate::core::conference::{Participant, Phase};
 use crate::core::Time;
-use crate::xmpp::focus as focus_ns;
 use crate::xmpp::jitsi_presence::ParticipantInfo;
 use crate::xmpp::muc::{self, Affiliation, OccupantPresence, PresenceKind, RoomConfig};
 
@@ -157,13 +156,11 @@ impl Focus {
         match presence.kind {
             PresenceKind::Error => {
                 let condition = presence.error_condition.clone().unwrap_or_else(|| "unknown error".to_owned());
-                let text = match condition.as_str() {
-                    "not-allowed" | "registration-required" | "forbidden" => format!(
-                        "jitsi-focus may not create or join the room ({condition}): add the focus component to the admins of the MUC component"
-                    ),
-                    _ => format!("jitsi-focus could not join the room: {condition}"),
+                let entry = match condition.as_str() {
+                    "not-allowed" | "registration-required" | "forbidden" => &errors::REQUEST_JOIN_REFUSED,
+                    _ => &errors::REQUEST_JOIN_FAILED,
                 };
-                self.fail(now, &room, &text, Exit::AlreadyOut);
+                self.fail(now, &room, &entry.with(&[("condition", &condition)]), Exit::AlreadyOut);
             }
             // The answer to a leave of an earlier conference for this room, arriving after a
             // new one started: only a destroyed room concerns a conference not in the room yet.
@@ -183,11 +180,10 @@ impl Focus {
                 self.end(now, &room, &reason, Exit::AlreadyOut);
             }
             PresenceKind::Available if presence.affiliation != Affiliation::Owner => {
-                let text = "jitsi-focus is not an owner of the room: add the focus component to the admins of the MUC component";
                 if conference.phase == Phase::Live {
                     self.end(now, &room, "focus lost its owner rights", Exit::Leave);
                 } else {
-                    self.fail(now, &room, text, Exit::Leave);
+                    self.fail(now, &room, &errors::REQUEST_NOT_OWNER.with(&[]), Exit::Leave);
                 }
             }
             PresenceKind::Available => {
@@ -308,14 +304,13 @@ impl Focus {
     }
 
     /// Answers waiting requests with an error and ends the conference.
-    pub(super) fn fail(&mut self, now: Time, room: &BareJid, text: &str, exit: Exit) {
+    pub(super) fn fail(&mut self, now: Time, room: &BareJid, failure: &Failure, exit: Exit) {
         if let Some(conference) = self.conferences.get_mut(room) {
             for waiter in std::mem::take(&mut conference.waiters) {
-                let error = focus_ns::error(ErrorType::Cancel, DefinedCondition::InternalServerError, text);
-                self.out.answer(&waiter.requester, Err(error));
+                self.out.answer(&waiter.requester, Err(failure.error()));
             }
         }
-        self.end(now, room, text, exit);
+        self.end(now, room, &failure.text, exit);
     }
 
     /// Ends a conference: leaves or destroys its room and deletes its reservation.

@@ -296,7 +296,7 @@ impl SourceError {
         SourceError::BadRequest(format!("Invalid ssrc-group semantics: {semantics}"))
     }
 
-    fn ssrc_limit(limit: usize) -> SourceError {
+    pub(crate) fn ssrc_limit(limit: usize) -> SourceError {
         SourceError::BadRequest(format!("SSRC limit ({limit}) exceeded."))
     }
 
@@ -304,7 +304,7 @@ impl SourceError {
         SourceError::BadRequest(format!("ssrc-group limit ({limit}) exceeded."))
     }
 
-    fn ssrc_already_used(ssrc: u32) -> SourceError {
+    pub(crate) fn ssrc_already_used(ssrc: u32) -> SourceError {
         SourceError::BadRequest(format!("SSRC is already used: {ssrc}."))
     }
 

@@ -334,6 +334,7 @@ fn start_muted_from_the_request_mutes_participants_beyond_the_limit() {
 }
 
 #[cfg(test)]
+mod errors;
 mod review;
 
 #[test]

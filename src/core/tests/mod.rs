@@ -14,6 +14,7 @@ use super::*;
 use crate::xmpp::focus::{parse_reservation_error, ConferenceResponse};
 
 mod auth;
+mod errors;
 mod http_requests;
 mod limits;
 mod media;

@@ -175,8 +175,8 @@ fn internal(message: &str) -> (StatusCode, Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xmpp::focus::{error, reservation_error, session_invalid_error};
-    use xmpp_parsers::stanza_error::ErrorType;
+    use crate::errors;
+    use crate::xmpp::focus::reservation_error;
 
     #[test]
     fn a_current_client_request_is_read_with_its_typed_properties() {
@@ -241,23 +241,21 @@ mod tests {
         assert_eq!(answer(Err(reservation_error(504, "Reservation lookup timed out"))).0, StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(answer(Err(reservation_error(502, "Could not contact"))).0, StatusCode::BAD_GATEWAY);
 
-        let (status, body) = answer(Err(session_invalid_error()));
+        let (status, body) = answer(Err(errors::AUTH_INVALID_SESSION.error(&[])));
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(body["message"].as_str().unwrap().contains("400 invalid-session"), "{body}");
 
-        let denied = error(ErrorType::Auth, DefinedCondition::NotAuthorized, "not authorized user domain");
-        let (status, body) = answer(Err(denied));
+        let (status, body) = answer(Err(errors::AUTH_NOT_AUTHORIZED.error(&[])));
         assert_eq!(
             (status, &body),
             (StatusCode::FORBIDDEN, &json!({"error":"not-authorized","message":"not authorized user domain"}))
         );
 
-        let bad = error(ErrorType::Modify, DefinedCondition::BadRequest, "No 'room' specified.");
+        let bad = errors::REQUEST_NO_ROOM.error(&[]);
         assert_eq!(
             answer(Err(bad)),
             (StatusCode::BAD_REQUEST, json!({"error":"bad-request","message":"No 'room' specified."}))
         );
-        let busy = error(ErrorType::Wait, DefinedCondition::ResourceConstraint, "too many");
-        assert_eq!(answer(Err(busy)).0, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer(Err(errors::AUTH_TOO_MANY_SESSIONS.error(&[]))).0, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -1,0 +1,115 @@
+//! README's error tables, generated from the catalog: the text between `<!-- errors:begin -->`
+//! and `<!-- errors:end -->`. A test compares README with [`markdown`]; `UPDATE_README=1`
+//! makes it rewrite README instead ([`splice`]).
+
+use super::{catalog, Code, ErrorEntry, Extra, Group};
+
+pub const BEGIN: &str = "<!-- errors:begin -->";
+pub const END: &str = "<!-- errors:end -->";
+
+fn heading(group: Group) -> &'static str {
+    match group {
+        Group::Reservation => {
+            "Reservation refusals (`service-unavailable`, cancel, with `<reservation-error error-code='CODE'/>`):"
+        }
+        Group::Request => "Other answers to the conference request, and to any IQ request the focus cannot read:",
+        Group::SignIn => "Answers to `login-url` and `logout`:",
+        Group::Jingle => "Answers to Jingle (from a participant to `room@conference…/focus`):",
+        Group::Mute => "Answers to mute requests:",
+    }
+}
+
+/// The generated tables, without the markers.
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "<!-- generated from src/errors/ by errors::tests::readme_error_tables_match_the_catalog; \
+         UPDATE_README=1 rewrites it -->\n",
+    );
+    for group in Group::ALL {
+        let entries: Vec<&ErrorEntry> = catalog().filter(|e| e.group == group).collect();
+        if entries.is_empty() {
+            continue;
+        }
+        out.push('\n');
+        out.push_str(heading(group));
+        out.push_str("\n\n");
+        // The group's usual reading (its most frequent one) is said once, below the table; a
+        // column shows only the others.
+        let client = |e: &ErrorEntry| (e.client_2020, e.client_now);
+        let usual = entries
+            .iter()
+            .map(|e| client(e))
+            .max_by_key(|c| entries.iter().filter(|e| client(e) == *c).count())
+            .expect("not empty");
+        let same_client = entries.iter().all(|e| client(e) == usual);
+        let with_code = group == Group::Reservation;
+        let mut columns = vec!["key", "condition (type)"];
+        if with_code {
+            columns.push("code");
+        }
+        columns.extend(["text", "when"]);
+        if !same_client {
+            columns.extend(["2020–21 client", "current client"]);
+        }
+        out.push_str(&row(&columns.iter().map(|c| c.to_string()).collect::<Vec<_>>()));
+        out.push_str(&row(&columns.iter().map(|_| "---".to_owned()).collect::<Vec<_>>()));
+        for entry in &entries {
+            let mut cells = vec![format!("`{}`", entry.key), condition(entry)];
+            if with_code {
+                cells.push(match entry.code {
+                    Code::None => String::new(),
+                    Code::ApiStatus => "the API's status".to_owned(),
+                    Code::Fixed(code) => code.to_string(),
+                });
+            }
+            cells.extend([text(entry), entry.when.to_owned()]);
+            if !same_client {
+                let (old, now) = if client(entry) == usual { ("", "") } else { client(entry) };
+                cells.extend([old.to_owned(), now.to_owned()]);
+            }
+            out.push_str(&row(&cells));
+        }
+        let otherwise = if same_client { "" } else { " (where the client columns are empty)" };
+        if usual.0 == usual.1 {
+            out.push_str(&format!("\nWhat lib-jitsi-meet (2020–21 and current) does{otherwise}: {}.\n", usual.1));
+        } else {
+            out.push_str(&format!(
+                "\nWhat lib-jitsi-meet does{otherwise}: 2020–21: {}; current: {}.\n",
+                usual.0, usual.1
+            ));
+        }
+    }
+    out
+}
+
+fn row(cells: &[String]) -> String {
+    let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+    format!("| {} |\n", cells.join(" | "))
+}
+
+fn condition(entry: &ErrorEntry) -> String {
+    let extra = match entry.extra {
+        Extra::None => "",
+        Extra::SessionInvalid => " + `<session-invalid/>`",
+        Extra::Reservation => "",
+    };
+    format!("`{}` ({}){extra}", entry.condition.name(), entry.type_.name())
+}
+
+fn text(entry: &ErrorEntry) -> String {
+    if !entry.family {
+        return format!("`{}`", entry.text);
+    }
+    let examples: Vec<String> = entry.examples.iter().map(|e| format!("`{e}`")).collect();
+    match examples.is_empty() {
+        true => entry.text.to_owned(),
+        false => format!("{}, e.g. {}", entry.text, examples.join(", ")),
+    }
+}
+
+/// `readme` with the text between the markers replaced by `generated`; None without markers.
+pub fn splice(readme: &str, generated: &str) -> Option<String> {
+    let start = readme.find(BEGIN)? + BEGIN.len();
+    let end = start + readme[start..].find(END)?;
+    Some(format!("{}\n{generated}\n{}", &readme[..start], &readme[end..]))
+}
