@@ -2,9 +2,6 @@
 
 use super::Config;
 
-/// Keys the table names that arrive with the HTTP API work (merged separately).
-const ADDED_BY_THE_HTTP_API: &[&str] = &["http.bind"];
-
 /// `section.key` of every key: those with a default, and those the annotated file documents
 /// (including commented-out ones, such as `xmpp.secret`).
 fn our_keys() -> Vec<String> {
@@ -47,7 +44,7 @@ fn the_migration_table_names_our_keys() {
             let name = name.strip_prefix('`').and_then(|n| n.strip_suffix('`')).unwrap_or_else(|| panic!("{ours}"));
             let known = match name.strip_suffix(".*") {
                 Some(section) => keys.iter().any(|k| k.starts_with(&format!("{section}."))),
-                None => keys.iter().any(|k| k == name) || ADDED_BY_THE_HTTP_API.contains(&name),
+                None => keys.iter().any(|k| k == name),
             };
             assert!(known, "README's migration table names {name}, which our configuration does not have");
         }
