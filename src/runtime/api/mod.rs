@@ -11,6 +11,7 @@
 //! [`LOOP_ANSWER_TIMEOUT`] makes health fail, which is what a hung focus should look like.
 
 pub mod conference_request;
+pub mod errors;
 pub mod metrics;
 
 use std::time::Duration;
@@ -65,14 +66,14 @@ impl ApiState {
     async fn ask<T>(&self, wait: Duration, query: impl FnOnce(oneshot::Sender<T>) -> Query) -> Result<T, ApiError> {
         let (tx, rx) = oneshot::channel();
         self.queries.try_send(query(tx)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ApiError::unavailable("busy", "too many requests wait for the focus"),
-            mpsc::error::TrySendError::Closed(_) => ApiError::unavailable("stopping", "the focus is stopping"),
+            mpsc::error::TrySendError::Full(_) => ApiError::of(&errors::BUSY, errors::BUSY.message),
+            mpsc::error::TrySendError::Closed(_) => ApiError::of(&errors::STOPPING, errors::STOPPING.message),
         })?;
         match tokio::time::timeout(wait, rx).await {
             Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(_)) => Err(ApiError::unavailable("stopping", "the focus is stopping")),
-            Err(_) => Err(ApiError::unavailable(
-                "loop-stalled",
+            Ok(Err(_)) => Err(ApiError::of(&errors::STOPPING, errors::STOPPING.message)),
+            Err(_) => Err(ApiError::of(
+                &errors::LOOP_STALLED,
                 format!("the focus's main loop did not answer within {} s", wait.as_secs()),
             )),
         }
@@ -87,11 +88,7 @@ pub struct ApiError {
     message: String,
 }
 
-impl ApiError {
-    fn unavailable(error: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, error, message: message.into() }
-    }
-}
+impl ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -116,12 +113,11 @@ pub fn router(state: ApiState, config: &HttpConfig) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError { status: StatusCode::NOT_FOUND, error: "not-found", message: "no such endpoint".into() }
+    ApiError::of(&errors::NOT_FOUND, "no such endpoint")
 }
 
 async fn method_not_allowed() -> ApiError {
-    let message = "this endpoint does not take that method".into();
-    ApiError { status: StatusCode::METHOD_NOT_ALLOWED, error: "method-not-allowed", message }
+    ApiError::of(&errors::METHOD_NOT_ALLOWED, errors::METHOD_NOT_ALLOWED.message)
 }
 
 async fn version() -> Json<Value> {
@@ -177,11 +173,7 @@ async fn debug_overview(State(state): State<ApiState>) -> Result<Json<Value>, Ap
 async fn debug_conference(State(state): State<ApiState>, Path(room): Path<String>) -> Result<Json<Value>, ApiError> {
     match state.ask(LOOP_ANSWER_TIMEOUT, |tx| Query::DebugConference(room.clone(), tx)).await? {
         Some(conference) => Ok(Json(conference)),
-        None => Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            error: "not-found",
-            message: format!("no conference in room {room:?}"),
-        }),
+        None => Err(ApiError::of(&errors::NOT_FOUND, format!("no conference in room {room:?}"))),
     }
 }
 
@@ -194,9 +186,11 @@ async fn conference_request(
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
-            let status = rejection.status();
-            let error = if status == StatusCode::PAYLOAD_TOO_LARGE { "too-large" } else { "bad-request" };
-            return ApiError { status, error, message: rejection.body_text() }.into_response();
+            let entry = match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => &errors::TOO_LARGE,
+                _ => &errors::BAD_BODY,
+            };
+            return ApiError::of(entry, rejection.body_text()).into_response();
         }
     };
     let token = headers
@@ -206,10 +200,7 @@ async fn conference_request(
         .map(|t| t.trim().to_owned());
     let request = match conference_request::parse(&body, token) {
         Ok(request) => request,
-        Err(e) => {
-            let body = json!({ "error": "bad-request", "message": e.to_string() });
-            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
-        }
+        Err(e) => return ApiError::of(&errors::BAD_BODY, e.to_string()).into_response(),
     };
     match state.ask(state.request_wait, |tx| Query::ConferenceRequest(request, tx)).await {
         Ok(answer) => {
