@@ -25,7 +25,7 @@ mod tests;
 mod timers;
 
 pub use crate::config::LimitsConfig as Limits;
-pub use focus::{Focus, Settings};
+pub use focus::{Focus, Settings, DRAINING_TEXT};
 
 use minidom::Element;
 

@@ -5,6 +5,7 @@
 //! - [`connection`]: the component link coming up or going down, and rejected stanzas;
 //! - [`requests`]: conference requests, `login-url` and disco#info addressed to the focus;
 //! - [`deadlines`]: re-filing conference deadlines and acting when one passes;
+//! - [`drain`]: refusing new conferences while the focus stops;
 //! - [`room`]: the focus's life in rooms; [`reservations`]: its side of the reservation API;
 //! - [`brewery`], [`media`], [`allocation`], [`recovery`], [`jingle`], [`signal`]: bridges,
 //!   media sessions and source signalling.
@@ -16,6 +17,7 @@ mod allocation;
 mod brewery;
 mod connection;
 mod deadlines;
+mod drain;
 mod jingle;
 mod media;
 mod recovery;
@@ -44,6 +46,7 @@ use crate::xmpp::focus as focus_ns;
 use crate::xmpp::jitsi_presence;
 use crate::xmpp::muc;
 use crate::xmpp::ns;
+pub use drain::DRAINING_TEXT;
 use requests::disco_info;
 pub use settings::Settings;
 // Named by the core's tests, which build settings with reservations on.
@@ -187,6 +190,8 @@ pub struct Focus {
     /// Jingle sids, bridge-session and meeting ids. Seeded from the OS in production and fixed
     /// in tests and fuzzing ([`Focus::with_seed`]), so that every run reproduces.
     rng: rand::rngs::StdRng,
+    /// The focus is stopping: no new conferences ([`drain`]).
+    draining: bool,
 }
 
 impl Focus {
@@ -225,6 +230,7 @@ impl Focus {
             features: FeatureCache::new(FEATURE_CACHE_ENTRIES),
             media_iqs: HashMap::new(),
             rng: rand::SeedableRng::seed_from_u64(seed),
+            draining: false,
         }
     }
 
@@ -241,6 +247,11 @@ impl Focus {
     /// Number of running or starting conferences.
     pub fn conference_count(&self) -> usize {
         self.conferences.len()
+    }
+
+    /// Number of participants in all conferences (the focus not counted).
+    pub fn participant_count(&self) -> usize {
+        self.conferences.values().map(|c| c.participants.len()).sum()
     }
 
     /// What the focus holds, for tests and metrics: every number is bounded by

@@ -1,5 +1,5 @@
 //! Requests addressed to the focus component itself: the conference request (authentication,
-//! the refusal cache, overload answers, a new conference and its reservation or join), its
+//! the refusal cache, overload answers, the refusal while draining, a new conference and its reservation or join), its
 //! `<conference/>` answer, `login-url` and disco#info.
 
 use minidom::Element;
@@ -100,6 +100,10 @@ impl Focus {
                 self.not_ready(&room, envelope, &identity, "too many requests wait for this room");
             }
             return;
+        }
+        if self.draining {
+            debug!(room = %room, "new conference refused: draining");
+            return self.out.send(envelope.error(super::drain::draining_error()));
         }
         if identity == Identity::Guest {
             let error = focus_ns::error(ErrorType::Auth, DefinedCondition::NotAuthorized, "not authorized user domain");

@@ -1,7 +1,7 @@
 //! The core in virtual time: every timer and race, in microseconds.
 //!
 //! This module holds the harness and the helpers the topics share; the tests are in
-//! [`rooms`], [`reservations`], [`auth`], [`limits`], [`media`] and [`msid_flip`].
+//! [`rooms`], [`reservations`], [`auth`], [`limits`], [`media`], [`drain`] and [`msid_flip`].
 
 use chrono::{DateTime, Duration, Utc};
 use minidom::Element;
@@ -13,6 +13,7 @@ use super::*;
 use crate::xmpp::focus::{parse_reservation_error, ConferenceResponse};
 
 mod auth;
+mod drain;
 mod limits;
 mod media;
 mod reservations;
