@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use harness::{error_condition, ready_conference, request_conference, FOCUS_NS};
-use support::{FocusProcess, NotifySocket, Prosody, ProsodyOptions, ReservationServer, TestClient, DEFAULT_TIMEOUT, MUC_DOMAIN};
+use support::{
+    FocusProcess, NotifySocket, Prosody, ProsodyOptions, ReservationServer, TestClient, DEFAULT_TIMEOUT, MUC_DOMAIN,
+};
 
 #[tokio::test]
 async fn sigterm_refuses_new_rooms_and_lets_live_ones_run_until_the_drain_timeout() -> Result<()> {
@@ -53,7 +55,10 @@ async fn sigterm_refuses_new_rooms_and_lets_live_ones_run_until_the_drain_timeou
     // After the drain timeout: the focus leaves, deletes the reservation and exits cleanly.
     let focus_jid = format!("{room}/focus");
     client
-        .next_matching(|p| p.attr("from") == Some(&*focus_jid) && p.attr("type") == Some("unavailable"), DEFAULT_TIMEOUT)
+        .next_matching(
+            |p| p.attr("from") == Some(&*focus_jid) && p.attr("type") == Some("unavailable"),
+            DEFAULT_TIMEOUT,
+        )
         .await?;
     api.wait_for(|r| r.method == "DELETE" && r.path == "/conference/1", DEFAULT_TIMEOUT).await?;
     assert_eq!(focus.wait_exit(Duration::from_secs(15)).await?, Some(0));
@@ -89,7 +94,9 @@ async fn sighup_applies_a_changed_log_level_and_keeps_it_on_a_bad_one() -> Resul
 
     write("debug")?;
     focus.signal("HUP")?;
-    focus.wait_line(|l| l.contains("SIGHUP: log level changed") && l.contains("\"to\":\"debug\""), DEFAULT_TIMEOUT).await?;
+    focus
+        .wait_line(|l| l.contains("SIGHUP: log level changed") && l.contains("\"to\":\"debug\""), DEFAULT_TIMEOUT)
+        .await?;
     assert!(!focus.log.iter().any(|l| is_debug(l)), "debug lines at level info:\n{}", focus.log.join("\n"));
     ready_conference(&request_conference(&client, "after", None).await?)?;
     focus

@@ -11,7 +11,9 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use harness::{disco_info, ready_conference, request_conference};
 use jitsi_focus::runtime::{notify::Notifier, RunOptions, Stop};
-use support::{FocusProcess, NotifySocket, Prosody, ProsodyOptions, TestClient, DEFAULT_TIMEOUT, FOCUS_DOMAIN, MUC_DOMAIN};
+use support::{
+    FocusProcess, NotifySocket, Prosody, ProsodyOptions, TestClient, DEFAULT_TIMEOUT, FOCUS_DOMAIN, MUC_DOMAIN,
+};
 use tokio::sync::mpsc;
 
 /// The watchdog timeout the tests ask for: pings come every 100 ms.
@@ -90,7 +92,8 @@ async fn a_stalled_main_loop_stops_the_watchdog_pings_until_it_runs_again() -> R
             drop(hook_gate.lock().unwrap_or_else(|e| e.into_inner()));
         }
     });
-    let options = RunOptions { notify: Some(Notifier::new(notify.path(), Some(WATCHDOG))?), before_turn: Some(before_turn) };
+    let options =
+        RunOptions { notify: Some(Notifier::new(notify.path(), Some(WATCHDOG))?), before_turn: Some(before_turn) };
     let config = harness::config(prosody.component_port(), "");
     let (stop_tx, stop_rx) = mpsc::unbounded_channel::<Stop>();
     let stops = futures::stream::unfold(stop_rx, |mut rx| async move { rx.recv().await.map(|stop| (stop, rx)) });
@@ -103,7 +106,9 @@ async fn a_stalled_main_loop_stops_the_watchdog_pings_until_it_runs_again() -> R
     notify.wait_for(|m| m == "WATCHDOG=1", DEFAULT_TIMEOUT).await?;
 
     let held = gate.lock().unwrap();
-    tokio::task::spawn_blocking(move || stuck_rx.recv_timeout(DEFAULT_TIMEOUT)).await?.context("the loop never stalled")?;
+    tokio::task::spawn_blocking(move || stuck_rx.recv_timeout(DEFAULT_TIMEOUT))
+        .await?
+        .context("the loop never stalled")?;
     notify.drain_queued();
     let silent = notify.recv(5 * WATCHDOG).await;
     assert_eq!(silent, None, "a stalled loop sent a notification");
