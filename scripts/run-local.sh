@@ -82,6 +82,9 @@ base_url = "http://127.0.0.1:18080"
 directory = "$run/state"
 [bridges]
 brewery = "jvbbrewery@internal.meet.test"
+# A local stack stops at once (a deployment lets running meetings drain first).
+[conference]
+drain_timeout = "0s"
 TOML
 
 # The reservation server: a management token generated for this run (the booking page and

@@ -178,6 +178,8 @@ async fn logs_name_each_conference_event_without_secrets_and_sigterm_stops_clean
     let extra = format!(
         "{}[reservation.headers]
 Authorization = \"{TOKEN}\"
+[conference]
+drain_timeout = \"0s\"
 [log]
 level = \"debug\"
 format = \"json\"
@@ -210,7 +212,8 @@ format = \"json\"
     let authorization = api.wait_for(|r| r.method == "POST", DEFAULT_TIMEOUT).await?;
     assert_eq!(authorization.header("authorization"), Some(TOKEN));
 
-    // systemd's stop: the focus leaves its rooms and deletes their reservations.
+    // systemd's stop without a drain (drain_timeout = 0s): the focus leaves its rooms at once
+    // and deletes their reservations.
     let pid = child.id().context("pid")?.to_string();
     ensure!(std::process::Command::new("kill").args(["-TERM", &pid]).status()?.success());
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await??;

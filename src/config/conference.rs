@@ -1,5 +1,5 @@
-//! `[conference]`: a conference's timing (initial and request timeouts) and its minimum of
-//! participants for media, and `[auth]`: who may create conferences (no authentication, XMPP
+//! `[conference]`: a conference's timing (initial and request timeouts), its minimum of
+//! participants for media and how long a stopping focus lets running conferences go on, and `[auth]`: who may create conferences (no authentication, XMPP
 //! sign-in or JWT) and how long their sessions last.
 
 use std::time::Duration;
@@ -19,6 +19,10 @@ pub struct ConferenceConfig {
     /// Nobody is invited to a media session until this many participants are in the room
     /// (Jicofo's `min-participants`): a lone participant needs no bridge.
     pub min_participants: usize,
+    /// On SIGTERM/SIGINT the focus refuses new conferences and lets running ones go on for up
+    /// to this long before it leaves them (a second signal cuts it short); `0s` stops at once.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
 }
 
 impl Default for ConferenceConfig {
@@ -27,6 +31,9 @@ impl Default for ConferenceConfig {
             initial_timeout: Duration::from_secs(15),
             request_timeout: Duration::from_secs(20),
             min_participants: 2,
+            // Long enough for meetings that are winding down to end by themselves, short
+            // enough that a `systemctl restart` or an upgrade still completes in minutes.
+            drain_timeout: Duration::from_secs(5 * 60),
         }
     }
 }

@@ -250,6 +250,7 @@ impl Config {
             ("reservation.delete_give_up", r.delete_give_up, min, 30 * day),
             ("conference.initial_timeout", self.conference.initial_timeout, s(1), day),
             ("conference.request_timeout", self.conference.request_timeout, s(1), 5 * min),
+            ("conference.drain_timeout", self.conference.drain_timeout, Duration::ZERO, day),
             ("auth.session_lifetime", self.auth.session_lifetime, min, 365 * day),
             ("bridges.health_interval", self.bridges.health_interval, s(1), 10 * min),
             ("bridges.health_timeout", self.bridges.health_timeout, s(1), 5 * min),

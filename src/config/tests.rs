@@ -97,6 +97,7 @@ fn absurd_values_are_refused_by_key() {
         ("reservation", "delete_give_up = \"10s\"", "reservation.delete_give_up"),
         ("reservation", "delete_give_up = \"31d\"", "reservation.delete_give_up"),
         ("conference", "request_timeout = \"0s\"", "conference.request_timeout"),
+        ("conference", "drain_timeout = \"25h\"", "conference.drain_timeout"),
         ("limits", "max_stanza_size = 100", "limits.max_stanza_size"),
         ("limits", "max_depth = 1000", "limits.max_depth"),
         ("limits", "max_conferences = 0", "limits.max_conferences"),
@@ -126,6 +127,9 @@ fn absurd_values_are_refused_by_key() {
 fn new_keys_have_their_documented_defaults() {
     let config = Config::from_toml(MINIMAL).unwrap();
     assert_eq!(config.xmpp.write_timeout, Duration::from_secs(10));
+    assert_eq!(config.conference.drain_timeout, Duration::from_secs(300));
+    let stop_at_once = Config::from_toml(&format!("{MINIMAL}\n[conference]\ndrain_timeout = \"0s\"\n")).unwrap();
+    assert_eq!(stop_at_once.conference.drain_timeout, Duration::ZERO);
     assert_eq!(config.limits, LimitsConfig::default());
     assert_eq!(config.limits.max_stanza_size, 262_144);
     assert_eq!(config.limits.max_depth, 32);

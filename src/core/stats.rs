@@ -77,6 +77,8 @@ pub struct Stats {
     pub pending_reservation_deletes: u64,
     /// The component link to Prosody is up.
     pub component_connected: bool,
+    /// The focus is draining before a stop: no new conferences.
+    pub draining: bool,
     /// The focus is an occupant of the bridges' brewery room.
     pub brewery_joined: bool,
     /// Every bridge the focus knows, in JID order.

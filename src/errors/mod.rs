@@ -111,6 +111,8 @@ pub enum Extra {
     SessionInvalid,
     /// `<reservation-error error-code='CODE'/>`.
     Reservation,
+    /// `<graceful-shutdown/>`: the 2020–21 client shows `conference.gracefulShutdown`.
+    GracefulShutdown,
 }
 
 /// The `error-code` of a reservation error.
@@ -245,6 +247,7 @@ impl Failure {
             Extra::None => None,
             Extra::SessionInvalid => Some(elem("session-invalid", ns::FOCUS)),
             Extra::Reservation => Some(elem("reservation-error", ns::FOCUS).with_attr("error-code", code.to_string())),
+            Extra::GracefulShutdown => Some(elem("graceful-shutdown", ns::FOCUS)),
         };
         error
     }

@@ -92,6 +92,7 @@ fn condition(entry: &ErrorEntry) -> String {
         Extra::None => "",
         Extra::SessionInvalid => " + `<session-invalid/>`",
         Extra::Reservation => "",
+        Extra::GracefulShutdown => " + `<graceful-shutdown/>`",
     };
     format!("`{}` ({}){extra}", entry.condition.name(), entry.type_.name())
 }

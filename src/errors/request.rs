@@ -33,6 +33,7 @@ pub(super) static ENTRIES: &[&ErrorEntry] = &[
     &AUTH_MACHINE_MISMATCH,
     &AUTH_MISSING_MACHINE_UID,
     &AUTH_TOO_MANY_SESSIONS,
+    &REQUEST_DRAINING,
     &REQUEST_NOT_OWNER,
     &REQUEST_JOIN_REFUSED,
     &REQUEST_JOIN_FAILED,
@@ -247,6 +248,19 @@ pub static AUTH_TOO_MANY_SESSIONS: ErrorEntry = base(
     "too many sign-in sessions; try again later",
     "`limits.max_sessions` reached",
 );
+pub static REQUEST_DRAINING: ErrorEntry = ErrorEntry {
+    extra: Extra::GracefulShutdown,
+    client_2020: "`conference.gracefulShutdown`",
+    client_now: "`connection.conferenceRequestFailed` (no retry)",
+    ..base(
+        "request.draining",
+        Request,
+        ServiceUnavailable,
+        Type::Cancel,
+        "jitsi-focus is shutting down; no new conferences",
+        "a request for a room without a conference while the focus drains (after SIGTERM, up to `conference.drain_timeout`); running conferences still take requests",
+    )
+};
 pub static REQUEST_NOT_OWNER: ErrorEntry = base(
     "request.not-owner",
     Request,

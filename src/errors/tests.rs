@@ -125,5 +125,8 @@ fn readme_error_tables_match_the_catalog() {
         std::fs::write(&path, &expected).unwrap();
         return;
     }
-    assert!(expected == readme, "README.md's error tables are stale: run with UPDATE_README=1");
+    assert!(
+        expected == readme,
+        "README.md's error tables are stale: run `UPDATE_README=1 cargo test --lib readme_ -- --test-threads=1`"
+    );
 }

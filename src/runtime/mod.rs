@@ -6,10 +6,16 @@
 //! when it is full, the loop keeps the core's further stanzas in order and stops reading new
 //! stanzas from Prosody until it drains (back-pressure instead of memory). HTTP outcomes,
 //! timers and link changes are still handled meanwhile: they are bounded by the core's limits.
+//!
+//! A stop request drains first ([`Stop::Drain`]): new rooms are refused while running
+//! conferences go on, until none is left or `conference.drain_timeout` has passed. systemd's
+//! watchdog is pinged from this loop and from nowhere else, so a loop that hangs stops the
+//! pings and systemd restarts the focus ([`notify`]).
 
 pub mod api;
 pub mod component;
 pub mod http;
+pub mod notify;
 pub mod outbox;
 
 use std::collections::{HashMap, VecDeque};
@@ -17,6 +23,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::{Stream, StreamExt};
 use minidom::Element;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -27,12 +34,35 @@ use crate::core::{Effect, Focus, Input, OutboxChange, Settings};
 use crate::xmpp::stream::StreamLimits;
 use xmpp_parsers::stanza_error::StanzaError;
 
-/// How long a stopping focus waits for its last DELETEs (systemd's TimeoutStopSec is 15 s);
-/// what is left stays in the outbox for the next start.
+/// How long a stopping focus waits for its last DELETEs (the unit's TimeoutStopSec leaves room
+/// for it after `conference.drain_timeout`); what is left stays in the outbox for the next start.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Stanzas read from Prosody and not yet handled: each may hold up to `max_stanza_nodes` nodes
 /// (about 1 MB at the default), so few.
 const INCOMING_QUEUE: usize = 32;
+/// systemd's status line is refreshed at most this often.
+const STATUS_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A request to stop the focus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM or SIGINT: refuse new conferences and let running ones go on for up to
+    /// `conference.drain_timeout`; a second request while draining stops at once.
+    Drain,
+    /// Leave every room now (after the reservation DELETEs' grace).
+    Now,
+}
+
+/// What [`run_with`] needs beside the configuration.
+#[derive(Default)]
+pub struct RunOptions {
+    /// systemd's notification socket ([`notify::Notifier::from_env`]); `None`: no notifications.
+    pub notify: Option<notify::Notifier>,
+    /// Called at the top of every turn of the main loop. Only for tests, which make it block to
+    /// stall the loop as a deadlock would.
+    #[doc(hidden)]
+    pub before_turn: Option<Box<dyn FnMut() + Send>>,
+}
 
 #[derive(Debug, Error)]
 pub enum RunError {
@@ -123,9 +153,27 @@ impl Effects {
     }
 }
 
-/// Runs the focus until `shutdown` completes, then leaves every room and waits (briefly) for
-/// pending reservation DELETEs.
+/// Runs the focus until `shutdown` completes, then leaves every room at once (no drain) and
+/// waits (briefly) for pending reservation DELETEs. For embedding and tests; the binary uses
+/// [`run_with`].
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let stops = futures::stream::once(async {
+        shutdown.await;
+        Stop::Now
+    });
+    run_with(config, stops, RunOptions::default()).await
+}
+
+/// Runs the focus until a [`Stop`] from `stops` ends it, draining first on [`Stop::Drain`]
+/// (see [`Stop`]); then leaves every room and waits (briefly) for pending reservation DELETEs.
+pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: RunOptions) -> Result<(), RunError> {
+    let RunOptions { notify, mut before_turn } = options;
+    let mut systemd = notify::Reporter::new(notify);
+    let watchdog_period = systemd.notifier().and_then(notify::Notifier::watchdog_interval);
+    let mut watchdog = watchdog_period.map(every);
+    let mut status_timer = systemd.notifier().map(|_| every(STATUS_INTERVAL));
+    let drain_timeout = config.conference.drain_timeout;
+    let mut drain_deadline = None;
     let (client, outbox) = match config.reservation.enabled {
         true => (
             Some(http::ReservationClient::new(&config.reservation)?),
@@ -178,13 +226,35 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let mut link = component::LinkState::default();
     let mut failure = None;
-    tokio::pin!(shutdown);
+    let stops = stops.fuse();
+    tokio::pin!(stops);
     loop {
+        if let Some(hook) = &mut before_turn {
+            hook();
+        }
         effects.dispatch(&mut focus);
+        if focus.is_draining() && focus.conference_count() == 0 {
+            info!("drained: no conference left");
+            break;
+        }
         let sleep = sleep_until(focus.poll_timeout());
         let backlogged = !effects.backlog.is_empty();
         tokio::select! {
-            _ = &mut shutdown => break,
+            Some(stop) = stops.next() => {
+                if stop == Stop::Now || focus.is_draining() || drain_timeout.is_zero() {
+                    break;
+                }
+                info!(timeout = ?drain_timeout, "stop requested: draining; a second signal stops at once");
+                focus.start_draining(Utc::now());
+                drain_deadline = Some(tokio::time::Instant::now() + drain_timeout);
+                systemd.stopping(&notify::status(&focus, link.up, true));
+            }
+            _ = sleep_until_instant(drain_deadline) => {
+                info!(conferences = focus.conference_count(), "drain timeout passed");
+                break;
+            }
+            _ = tick(&mut watchdog) => systemd.watchdog(),
+            _ = tick(&mut status_timer) => systemd.update(&focus, link.up),
             changed = link_rx.changed() => {
                 if changed.is_err() {
                     failure = Some(RunError::ConnectionTaskEnded);
@@ -197,6 +267,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 }
                 if now.up && (!link.up || now.session != link.session) {
                     focus.handle(Utc::now(), Input::Connected);
+                    systemd.connected(&focus);
                 }
                 link = now;
             }
@@ -221,6 +292,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     drop(query_rx);
     effects.http_requests.waiting.clear();
     info!(conferences = focus.conference_count(), "shutting down");
+    systemd.stopping("stopping");
     focus.shutdown(Utc::now());
     effects.dispatch(&mut focus);
     let grace = tokio::time::sleep(SHUTDOWN_GRACE);
@@ -232,6 +304,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             permit = effects.stanzas.reserve(), if backlogged => flush_one(&mut effects.backlog, permit),
             Some(input) = http_rx.recv() => focus.handle(Utc::now(), input),
             _ = sleep_until(focus.poll_timeout()) => focus.handle_timeout(Utc::now()),
+            // systemd may watch a stopping service too.
+            _ = tick(&mut watchdog) => systemd.watchdog(),
             _ = &mut grace => {
                 warn!("stopping with reservation DELETEs still pending; the next start resumes them");
                 break;
@@ -330,6 +404,31 @@ async fn sleep_until(deadline: Option<crate::core::Time>) {
             let wait = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             tokio::time::sleep(wait).await
         }
+        None => std::future::pending().await,
+    }
+}
+
+/// An interval whose missed ticks are not made up for: after a stall, one tick, then the period.
+fn every(period: Duration) -> tokio::time::Interval {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
+}
+
+/// The next tick of an optional interval (never, without one).
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `deadline` (forever when there is none).
+async fn sleep_until_instant(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }

@@ -5,12 +5,15 @@
 //! - [`reservations_server::ReservationsServer`]: the real `jitsi-reservations serve`, spawned.
 //! - [`proxy::TcpProxy`]: a loopback TCP proxy whose connections can be cut.
 //! - [`client::TestClient`]: a plain-TCP XMPP c2s client for driving the focus.
+//! - [`focus_process::FocusProcess`]: the real `jitsi-focus` binary, spawned, with its log lines
+//!   and a [`focus_process::NotifySocket`] standing in for systemd.
 //!
 //! Every test binary compiles this module and uses only part of it.
 #![allow(dead_code, unused_imports)]
 
 pub mod client;
 pub mod component_peer;
+pub mod focus_process;
 pub mod postgres;
 pub mod prosody;
 pub mod proxy;
@@ -19,6 +22,7 @@ pub mod reservations_server;
 
 pub use client::TestClient;
 pub use component_peer::ComponentPeer;
+pub use focus_process::{FocusProcess, NotifySocket};
 pub use prosody::{Prosody, ProsodyOptions};
 pub use proxy::TcpProxy;
 pub use reservation::{Recorded, Reply, ReservationServer};

@@ -5,6 +5,7 @@
 //! - [`connection`]: the component link coming up or going down, and rejected stanzas;
 //! - [`requests`]: conference requests, `login-url` and disco#info addressed to the focus;
 //! - [`deadlines`]: re-filing conference deadlines and acting when one passes;
+//! - [`drain`]: refusing new conferences while the focus stops;
 //! - [`room`]: the focus's life in rooms; [`reservations`]: its side of the reservation API;
 //! - [`brewery`], [`media`], [`allocation`], [`recovery`], [`jingle`], [`signal`]: bridges,
 //!   media sessions and source signalling.
@@ -16,6 +17,7 @@ mod allocation;
 mod brewery;
 mod connection;
 mod deadlines;
+mod drain;
 mod jingle;
 mod media;
 mod recovery;
@@ -203,6 +205,8 @@ pub struct Focus {
     rng: rand::rngs::StdRng,
     /// Cumulative counters for [`Focus::stats`].
     counters: Counters,
+    /// The focus is stopping: no new conferences ([`drain`]).
+    draining: bool,
 }
 
 impl Focus {
@@ -242,6 +246,7 @@ impl Focus {
             media_iqs: HashMap::new(),
             rng: rand::SeedableRng::seed_from_u64(seed),
             counters: Counters::default(),
+            draining: false,
         }
     }
 
@@ -258,6 +263,11 @@ impl Focus {
     /// Number of running or starting conferences.
     pub fn conference_count(&self) -> usize {
         self.conferences.len()
+    }
+
+    /// Number of participants in all conferences (the focus not counted).
+    pub fn participant_count(&self) -> usize {
+        self.conferences.values().map(|c| c.participants.len()).sum()
     }
 
     /// What the focus holds, for tests and metrics: every number is bounded by

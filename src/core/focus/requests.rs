@@ -1,5 +1,5 @@
 //! Requests addressed to the focus component itself: the conference request (authentication,
-//! the refusal cache, overload answers, a new conference and its reservation or join), its
+//! the refusal cache, overload answers, the refusal while draining, a new conference and its reservation or join), its
 //! `<conference/>` answer, `login-url` and disco#info.
 
 use minidom::Element;
@@ -139,6 +139,10 @@ impl Focus {
             return;
         }
         self.counters.conference_requests_new += 1;
+        if self.draining {
+            debug!(room = %room, "new conference refused: draining");
+            return self.request_error(&requester, errors::REQUEST_DRAINING.error(&[]));
+        }
         if identity == Identity::Guest {
             return self.request_error(&requester, errors::AUTH_NOT_AUTHORIZED.with(&[]).error());
         }

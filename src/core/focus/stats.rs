@@ -19,6 +19,7 @@ impl Focus {
             sessions: self.sessions.len() as u64,
             pending_reservation_deletes: self.deletes.len() as u64,
             component_connected: self.out.connected,
+            draining: self.draining,
             brewery_joined: self.brewery_joined,
             lost_bridges: self.bridges.lost_count(),
             counters: self.counters.clone(),

@@ -52,6 +52,7 @@ impl Checked {
             Extra::None => None,
             Extra::SessionInvalid => Some(("session-invalid".to_owned(), crate::xmpp::ns::FOCUS.to_owned())),
             Extra::Reservation => Some(("reservation-error".to_owned(), crate::xmpp::ns::FOCUS.to_owned())),
+            Extra::GracefulShutdown => Some(("graceful-shutdown".to_owned(), crate::xmpp::ns::FOCUS.to_owned())),
         };
         assert_eq!(other, expected, "{key}");
         self.0.insert(key);
@@ -214,5 +215,12 @@ fn answers_to_requests_and_unreadable_iqs_are_the_catalogs() {
     c.template(&ask(&mut h, "set", CLIENT, &format!("<logout xmlns='{focus}'/>")), "logout.no-session-id", &[]);
     let mut h = with_auth(Jwt, Limits::default());
     c.template(&ask(&mut h, "get", CLIENT, login_url), "login-url.jwt", &[]);
+    let mut h = Harness::new(false);
+    h.focus.start_draining(h.now);
+    c.template(
+        &ask(&mut h, "set", CLIENT, &conference(&format!("room='{ROOM}' machine-uid='m1'"))),
+        "request.draining",
+        &[],
+    );
     c.all_of(&[Group::Request, Group::SignIn], &[]);
 }

@@ -1,8 +1,8 @@
 //! The core in virtual time: every timer and race, in microseconds.
 //!
 //! This module holds the harness and the helpers the topics share; the tests are in
-//! [`rooms`], [`reservations`], [`auth`], [`http_requests`], [`limits`], [`media`], [`msid_flip`]
-//! and [`stats`].
+//! [`rooms`], [`reservations`], [`auth`], [`http_requests`], [`limits`], [`media`], [`drain`],
+//! [`msid_flip`] and [`stats`].
 
 use chrono::{DateTime, Duration, Utc};
 use minidom::Element;
@@ -14,6 +14,7 @@ use super::*;
 use crate::xmpp::focus::{parse_reservation_error, ConferenceResponse};
 
 mod auth;
+mod drain;
 mod errors;
 mod http_requests;
 mod limits;

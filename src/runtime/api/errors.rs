@@ -166,7 +166,10 @@ mod tests {
             std::fs::write(&path, &expected).unwrap();
             return;
         }
-        assert!(expected == readme, "README.md's HTTP error tables are stale: run with UPDATE_README=1");
+        assert!(
+            expected == readme,
+            "README.md's HTTP error tables are stale: run `UPDATE_README=1 cargo test --lib readme_ -- --test-threads=1`"
+        );
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub fn render(stats: &Stats, healthy: bool) -> String {
     let mut m = Metrics { registry: Registry::with_prefix("jitsi_focus") };
     let c = &stats.counters;
     m.gauge("healthy", "1 when /about/health answers 200", u64::from(healthy));
+    m.gauge("draining", "1 while the focus drains before a stop (no new conferences)", u64::from(stats.draining));
     m.gauge(
         "component_connected",
         "1 while the component is connected to Prosody",

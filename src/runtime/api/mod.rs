@@ -126,6 +126,9 @@ async fn version() -> Json<Value> {
 
 /// Why the focus is unhealthy, if it is.
 fn unhealthy_reason(stats: &Stats, bridges_configured: bool) -> Option<&'static str> {
+    if stats.draining {
+        return Some("jitsi-focus is draining: no new conferences");
+    }
     if !stats.component_connected {
         return Some("the component is not connected to Prosody");
     }
