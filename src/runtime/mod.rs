@@ -18,7 +18,7 @@ pub mod http;
 pub mod notify;
 pub mod outbox;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
 
@@ -26,13 +26,12 @@ use chrono::Utc;
 use futures::{Stream, StreamExt};
 use minidom::Element;
 use thiserror::Error;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::core::{Effect, Focus, Input, OutboxChange, Settings};
 use crate::xmpp::stream::StreamLimits;
-use xmpp_parsers::stanza_error::StanzaError;
 
 /// How long a stopping focus waits for its last DELETEs (the unit's TimeoutStopSec leaves room
 /// for it after `conference.drain_timeout`); what is left stays in the outbox for the next start.
@@ -89,14 +88,7 @@ struct Effects {
     /// Conference requests that came over HTTP, by the id the core answers them with. Each is
     /// an open HTTP request (bounded by `http.max_connections`), answered by the core within
     /// `conference.request_timeout`.
-    http_requests: HttpRequests,
-}
-
-/// Conference requests that came over HTTP and wait for the core's answer.
-#[derive(Default)]
-struct HttpRequests {
-    waiting: HashMap<u64, oneshot::Sender<Result<Element, StanzaError>>>,
-    next_id: u64,
+    http_requests: api::PendingRequests,
 }
 
 impl Effects {
@@ -133,9 +125,7 @@ impl Effects {
                 Effect::Outbox(_) => {}
                 Effect::AnswerHttp { id, answer } => {
                     // The client may have gone; its answer then has nobody to go to.
-                    if let Some(reply) = self.http_requests.waiting.remove(&id) {
-                        let _ = reply.send(answer);
-                    }
+                    self.http_requests.deliver(id, answer);
                 }
             }
         }
@@ -213,7 +203,7 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
     )));
     let (query_tx, mut query_rx) = mpsc::channel(api::QUERY_QUEUE);
     let api_server = match config.http.enabled {
-        true => Some(api_server(&config, query_tx).await?),
+        true => Some(api::ApiServer::start(&config, query_tx).await?),
         false => None,
     };
     let mut effects = Effects {
@@ -222,7 +212,7 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
         stanzas: stanza_tx,
         backlog: VecDeque::new(),
         outbox,
-        http_requests: HttpRequests::default(),
+        http_requests: api::PendingRequests::default(),
     };
     let mut link = component::LinkState::default();
     let mut failure = None;
@@ -273,7 +263,7 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
             }
             permit = effects.stanzas.reserve(), if backlogged => flush_one(&mut effects.backlog, permit),
             Some(input) = http_rx.recv() => focus.handle(Utc::now(), input),
-            Some(query) = query_rx.recv() => answer_query(&mut focus, &mut effects.http_requests, query),
+            Some(query) = query_rx.recv() => effects.http_requests.answer(&mut focus, query),
             event = event_rx.recv(), if !backlogged => {
                 let Some(event) = event else {
                     failure = Some(RunError::ConnectionTaskEnded);
@@ -290,7 +280,7 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
     }
     // Questions from the HTTP API now hear "stopping" instead of waiting for a loop that is gone.
     drop(query_rx);
-    effects.http_requests.waiting.clear();
+    effects.http_requests.clear();
     info!(conferences = focus.conference_count(), "shutting down");
     systemd.stopping("stopping");
     focus.shutdown(Utc::now());
@@ -316,68 +306,14 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
     // Closing the stanza channel makes the connection task close the stream after flushing.
     drop(effects);
     let _ = tokio::time::timeout(Duration::from_secs(2), &mut connection.0).await;
-    if let Some((stop, mut task)) = api_server {
-        let _ = stop.send(());
-        if tokio::time::timeout(Duration::from_secs(2), &mut task.0).await.is_err() {
-            warn!("stopping with HTTP API requests still open");
-        }
+    if let Some(server) = api_server {
+        server.stop().await;
     }
     failure.map_or(Ok(()), Err)
 }
 
-/// Binds the HTTP API and serves it in a task until the returned sender fires.
-async fn api_server(
-    config: &Config,
-    queries: mpsc::Sender<api::Query>,
-) -> Result<(oneshot::Sender<()>, AbortOnDrop), RunError> {
-    let address = config.http.bind;
-    let listener =
-        tokio::net::TcpListener::bind(address).await.map_err(|source| RunError::HttpBind { address, source })?;
-    let local = listener.local_addr().map_err(|source| RunError::HttpBind { address, source })?;
-    info!(address = %local, "HTTP API listening");
-    let state = api::ApiState::new(
-        queries,
-        config.bridges.brewery.is_some(),
-        // The core answers within request_timeout; a little more covers the loop's turn.
-        config.conference.request_timeout + Duration::from_secs(1),
-    );
-    let router = api::router(state, &config.http);
-    let config_limits = config.http.limits();
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop_rx.await;
-        };
-        if let Err(e) = crate::http_serve::serve(listener, router, config_limits, stopped).await {
-            error!("the HTTP API stopped: {e}");
-        }
-    });
-    Ok((stop_tx, AbortOnDrop(task)))
-}
-
-/// Answers a question from the HTTP API from the loop that owns the focus.
-fn answer_query(focus: &mut Focus, requests: &mut HttpRequests, query: api::Query) {
-    match query {
-        api::Query::Stats(reply) => {
-            let _ = reply.send(focus.stats());
-        }
-        api::Query::DebugOverview(reply) => {
-            let _ = reply.send(focus.debug_overview());
-        }
-        api::Query::DebugConference(room, reply) => {
-            let _ = reply.send(focus.debug_conference(&room));
-        }
-        api::Query::ConferenceRequest(request, reply) => {
-            requests.next_id += 1;
-            let id = requests.next_id;
-            requests.waiting.insert(id, reply);
-            focus.handle(Utc::now(), Input::HttpConferenceRequest { id, request });
-        }
-    }
-}
-
 /// The connection task ends with the runtime, also when the runtime's future is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -13,6 +13,9 @@
 pub mod conference_request;
 pub mod errors;
 pub mod metrics;
+mod server;
+
+pub use server::{ApiServer, PendingRequests};
 
 use std::time::Duration;
 
