@@ -20,8 +20,9 @@ async fn sigterm_refuses_new_rooms_and_lets_live_ones_run_until_the_drain_timeou
     let api = ReservationServer::start().await?;
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("focus.toml");
+    let http_port = support::free_port()?;
     let extra = format!(
-        "{}[conference]\ndrain_timeout = \"2s\"\n",
+        "{}[conference]\ndrain_timeout = \"2s\"\n[http]\nbind = \"127.0.0.1:{http_port}\"\n",
         harness::reservation_in(&api.base_url(), &dir.path().join("state"))
     );
     std::fs::write(&config, harness::config_toml(prosody.component_port(), prosody.component_secret(), &extra))?;
@@ -51,6 +52,11 @@ async fn sigterm_refuses_new_rooms_and_lets_live_ones_run_until_the_drain_timeou
     // The live conference goes on: it still answers (a participant rejoining).
     ready_conference(&request_conference(&client, "live", None).await?)?;
     assert_eq!(api.count(|r| r.method == "POST"), 1, "the refused room reached the API");
+    // Load balancers hear it too: health is 503 while the focus drains.
+    let health = reqwest::get(format!("http://127.0.0.1:{http_port}/about/health")).await?;
+    assert_eq!(health.status(), 503);
+    let body: serde_json::Value = health.json().await?;
+    assert_eq!(body["reason"], "jitsi-focus is draining: no new conferences");
 
     // After the drain timeout: the focus leaves, deletes the reservation and exits cleanly.
     let focus_jid = format!("{room}/focus");
