@@ -24,7 +24,7 @@ run="$root/target/local-stack"
 cargo build --release --manifest-path "$root/Cargo.toml" -p jitsi-focus -p jitsi-test-bridge
 bin="$(realpath -m "${CARGO_TARGET_DIR:-$root/target}")/release"
 
-for port in 15222 15280 15347 18000 18080 20000; do
+for port in 15222 15280 15347 18000 18080 18888 20000; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
         echo "port 127.0.0.1:$port is in use (another Prosody or local stack?); stop it first" >&2
         exit 1
@@ -85,6 +85,10 @@ brewery = "jvbbrewery@internal.meet.test"
 # A local stack stops at once (a deployment lets running meetings drain first).
 [conference]
 drain_timeout = "0s"
+# The HTTP API, with the debug views a developer wants (a deployment leaves them off).
+[http]
+bind = "127.0.0.1:18888"
+debug = true
 TOML
 
 # The reservation server: a management token generated for this run (the booking page and
@@ -144,6 +148,7 @@ for _ in $(seq 300); do
 done
 if [ -n "$up" ]; then
     echo "Reservations: http://127.0.0.1:18080/ (token $token)"
+    echo "Focus API: http://127.0.0.1:18888/about/health (and /stats, /metrics, /debug)"
     echo "Demo page: http://127.0.0.1:18000/"
 else
     echo "the stack did not come up: see the output above, $run/prosody/prosody.log, $run/demo-server.log and $run/reservations.out" >&2
