@@ -99,6 +99,12 @@ pub(super) enum Action {
         client: usize,
         session: usize,
     },
+    /// The same request over HTTP (`POST /conference-request/v1`): no sender, and it may
+    /// arrive while the link to Prosody is down.
+    HttpRequest {
+        room: usize,
+        session: usize,
+    },
     Odd {
         odd: Odd,
         client: usize,
@@ -186,6 +192,8 @@ pub(super) fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         10 => (prop_oneof![9 => 0..ROOMS.len(), 1 => 0..rooms], 0..CLIENTS.len(), prop_oneof![3 => Just(0usize), 1 => 1usize..4])
             .prop_map(|(room, client, session)| Action::Request { room, client, session }),
+        4 => (prop_oneof![9 => 0..ROOMS.len(), 1 => 0..rooms], prop_oneof![3 => Just(0usize), 1 => 1usize..4])
+            .prop_map(|(room, session)| Action::HttpRequest { room, session }),
         3 => (odd(), 0..CLIENTS.len()).prop_map(|(odd, client)| Action::Odd { odd, client }),
         10 => (0..ROOMS.len(), prop::bool::weighted(0.8), 0..NICKS, prop::bool::weighted(0.65), prop_oneof![4 => Just(0usize), 1 => 0..AFFILIATIONS.len()])
             .prop_map(|(room, targeted, nick, available, affiliation)| Action::Participant { room, targeted, nick, available, affiliation }),

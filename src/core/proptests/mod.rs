@@ -1,5 +1,6 @@
-//! Property tests of the core: random sequences of inputs (requests, odd IQs, presences, answers
-//! to the focus's own IQs, HTTP outcomes in any order, reconnections, time) over a small universe
+//! Property tests of the core: random sequences of inputs (requests over XMPP and HTTP, odd
+//! IQs, presences, answers to the focus's own IQs, HTTP outcomes in any order, reconnections,
+//! time) over a small universe
 //! of rooms, clients and nicks, so that collisions happen, with invariants checked after every
 //! effect and every input, and once more after a shutdown that lets every DELETE succeed.
 //!
@@ -9,6 +10,8 @@
 //!    `result`/`error`, also one the stream reader rejected) is answered exactly once: a result
 //!    or an error with the same `id`, addressed to the same `from`. Answers held while
 //!    disconnected count once flushed; the final phase reconnects. `ready='false'` is an answer.
+//!    A conference request over HTTP (which may arrive while disconnected) is answered exactly
+//!    once with `Effect::AnswerHttp` of its id, and no other id is answered.
 //! 2. Nothing else is answered: no reply to an IQ of type `result`/`error`, to one without `id`
 //!    or `from`, nor a second reply to anything.
 //! 3. Reservations. A *grant* is the focus declaring that it holds a reservation id: an outbox

@@ -47,6 +47,8 @@ pub(super) struct Sim {
     pub(super) serial: u64,
     /// (from, id) of every IQ request fed, with the number of answers seen.
     pub(super) requests: HashMap<(String, String), u32>,
+    /// Conference requests over HTTP by id, with the number of answers each got.
+    pub(super) http_requests: HashMap<u64, u32>,
     /// Outstanding HTTP calls, with the epoch of the DELETEd id when sent.
     pub(super) calls: Vec<(HttpCall, u64)>,
     pub(super) answered_calls: Vec<(HttpCall, u64)>,
@@ -90,6 +92,7 @@ impl Sim {
             connected: true,
             serial: 0,
             requests: HashMap::new(),
+            http_requests: HashMap::new(),
             calls: Vec::new(),
             answered_calls: Vec::new(),
             gone: HashSet::new(),
@@ -167,7 +170,13 @@ impl Sim {
                 Effect::Send(stanza) => self.on_sent(stanza)?,
                 Effect::Http(call) => self.on_call(call)?,
                 Effect::Outbox(change) => self.on_outbox(change)?,
-                Effect::AnswerHttp { id, .. } => prop_assert!(false, "an HTTP answer ({id}) nobody asked for"),
+                Effect::AnswerHttp { id, .. } => {
+                    let Some(answers) = self.http_requests.get_mut(&id) else {
+                        return Err(TestCaseError::fail(format!("an HTTP answer ({id}) nobody asked for")));
+                    };
+                    *answers += 1;
+                    prop_assert_eq!(*answers, 1, "HTTP request {} answered twice", id);
+                }
             }
         }
         Ok(())
@@ -220,6 +229,9 @@ impl Sim {
         prop_assert!(!self.focus.has_pending_http(), "{:?}", self.focus.footprint());
         for ((from, id), answers) in &self.requests {
             prop_assert_eq!(*answers, 1, "request {} from {} answered {} times", id, from, answers);
+        }
+        for (id, answers) in &self.http_requests {
+            prop_assert_eq!(*answers, 1, "HTTP request {} answered {} times", id, answers);
         }
         prop_assert!(self.outbox.is_empty(), "outbox left: {:?}", self.outbox);
         for (id, epoch) in &self.epochs {

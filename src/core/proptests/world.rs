@@ -9,6 +9,7 @@ use super::sim::{Grant, Sim};
 use super::{nick_jid, nick_name, room_jid, Check, AFFILIATIONS, BAD_ROOMS, CLIENTS, COMPONENT, NICKS, ROOMS};
 use crate::core::reservation::{HttpCall, Method};
 use crate::core::Input;
+use crate::xmpp::focus::ConferenceRequest;
 use crate::xmpp::stream::{RejectedStanza, Rejection};
 
 impl Sim {
@@ -20,6 +21,13 @@ impl Sim {
                     Some(bad) => BAD_ROOMS[bad].map(str::to_owned),
                 };
                 self.request(room.as_deref(), client, session)
+            }
+            Action::HttpRequest { room, session } => {
+                let room = match room.checked_sub(ROOMS.len()) {
+                    None => Some(room_jid(ROOMS[room])),
+                    Some(bad) => BAD_ROOMS[bad].map(str::to_owned),
+                };
+                self.http_request(room, session)
             }
             Action::Odd { odd, client } => self.odd(odd, client),
             Action::Participant { room, targeted, nick, available, affiliation } => {
@@ -120,6 +128,23 @@ impl Sim {
         let result = self.stanza(&format!(
             "<iq xmlns='jabber:component:accept' type='set' id='{id}' from='{from}' to='{COMPONENT}'><conference xmlns='http://jitsi.org/protocol/focus'{room} machine-uid='m{client}'{session}/></iq>"
         ));
+        self.in_request = false;
+        result
+    }
+
+    /// A conference request over HTTP, answered (exactly once) with `Effect::AnswerHttp`.
+    pub(super) fn http_request(&mut self, room: Option<String>, session: usize) -> Check {
+        let id = self.serial();
+        let session_id = match session {
+            0 => None,
+            1 => Some("stale".to_owned()),
+            n => self.sessions.get(n - 2).cloned(),
+        };
+        let request = ConferenceRequest { room, machine_uid: Some("m0".into()), session_id, ..Default::default() };
+        let fresh = self.http_requests.insert(id, 0).is_none();
+        assert!(fresh, "the simulation reused an HTTP request id");
+        self.in_request = true;
+        let result = self.input(Input::HttpConferenceRequest { id, request });
         self.in_request = false;
         result
     }

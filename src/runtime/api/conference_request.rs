@@ -24,7 +24,9 @@ use crate::xmpp::focus::{parse_reservation_error, ConferenceRequest, ConferenceR
 
 /// Properties a request may carry; more is not a conference request.
 pub const MAX_PROPERTIES: usize = 64;
-/// Longest property name or value, and longest string field.
+/// Longest property name or value, and longest string field of the body. (Not the token: a
+/// JWT with a user context is often longer, the core never reads it, and its header is bounded
+/// by the HTTP server.)
 pub const MAX_FIELD_CHARS: usize = 1024;
 
 /// The request body. Unknown fields are ignored, as Jicofo ignores them.
@@ -75,7 +77,7 @@ pub fn parse(body: &[u8], token: Option<String>) -> Result<ConferenceRequest, Re
         return Err(RequestError::TooManyProperties);
     }
     let long = |s: &Option<String>| s.as_ref().is_some_and(|s| s.chars().count() > MAX_FIELD_CHARS);
-    if long(&json.room) || long(&json.session_id) || long(&json.machine_uid) || long(&token) {
+    if long(&json.room) || long(&json.session_id) || long(&json.machine_uid) {
         return Err(RequestError::TooLong);
     }
     let mut properties = Vec::with_capacity(json.properties.len());
@@ -214,6 +216,15 @@ mod tests {
         assert_eq!(parse(&body, None).unwrap_err(), RequestError::TooLong);
         // No room is for the core to answer, exactly as over XMPP.
         assert_eq!(parse(b"{}", None).unwrap().room, None);
+    }
+
+    #[test]
+    fn a_long_token_is_no_reason_to_refuse_the_request() {
+        // A JWT with a user context (name, e-mail, avatar URL, features) is often well over
+        // 1 KiB; the header it comes in is bounded by the HTTP server, not by this parser.
+        let token = format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", "x".repeat(4 * MAX_FIELD_CHARS));
+        let request = parse(br#"{"room":"r@conference.meet.test"}"#, Some(token.clone())).unwrap();
+        assert_eq!(request.token, Some(token));
     }
 
     #[test]
