@@ -201,9 +201,9 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
         link_tx,
         stanza_rx,
     )));
-    let (query_tx, mut query_rx) = mpsc::channel(api::QUERY_QUEUE);
+    let (queues, mut inbox) = api::queues();
     let api_server = match config.http.enabled {
-        true => Some(api::ApiServer::start(&config, query_tx).await?),
+        true => Some(api::ApiServer::start(&config, queues).await?),
         false => None,
     };
     let mut effects = Effects {
@@ -263,7 +263,8 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
             }
             permit = effects.stanzas.reserve(), if backlogged => flush_one(&mut effects.backlog, permit),
             Some(input) = http_rx.recv() => focus.handle(Utc::now(), input),
-            Some(query) = query_rx.recv() => effects.http_requests.answer(&mut focus, query),
+            Some(query) = inbox.state.recv() => effects.http_requests.answer(&mut focus, query),
+            Some(query) = inbox.requests.recv() => effects.http_requests.answer(&mut focus, query),
             event = event_rx.recv(), if !backlogged => {
                 let Some(event) = event else {
                     failure = Some(RunError::ConnectionTaskEnded);
@@ -279,7 +280,7 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
         }
     }
     // Questions from the HTTP API now hear "stopping" instead of waiting for a loop that is gone.
-    drop(query_rx);
+    drop(inbox);
     effects.http_requests.clear();
     info!(conferences = focus.conference_count(), "shutting down");
     systemd.stopping("stopping");

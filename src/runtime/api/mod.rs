@@ -37,8 +37,30 @@ use crate::xmpp::focus::ConferenceRequest;
 
 /// How long a handler waits for the main loop to answer a question about its state.
 pub const LOOP_ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Questions waiting for the loop; beyond it handlers answer 503 at once.
+/// Questions waiting for the loop, per queue; beyond it handlers answer 503 `busy` at once.
 pub const QUERY_QUEUE: usize = 64;
+
+/// The handlers' side of the questions. Questions about state (health, stats, metrics, debug)
+/// and conference requests queue apart, so that a burst of anonymous conference requests
+/// cannot crowd out a load balancer's health probe.
+#[derive(Clone)]
+pub struct Queues {
+    state: mpsc::Sender<Query>,
+    requests: mpsc::Sender<Query>,
+}
+
+/// The main loop's side of [`Queues`].
+pub struct Inbox {
+    pub state: mpsc::Receiver<Query>,
+    pub requests: mpsc::Receiver<Query>,
+}
+
+/// A pair of queues of [`QUERY_QUEUE`] each.
+pub fn queues() -> (Queues, Inbox) {
+    let (state, state_rx) = mpsc::channel(QUERY_QUEUE);
+    let (requests, requests_rx) = mpsc::channel(QUERY_QUEUE);
+    (Queues { state, requests }, Inbox { state: state_rx, requests: requests_rx })
+}
 
 /// A question from a handler to the main loop.
 #[derive(Debug)]
@@ -52,7 +74,7 @@ pub enum Query {
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
-    queries: mpsc::Sender<Query>,
+    queries: Queues,
     /// Health needs a bridge only when bridges are configured.
     bridges_configured: bool,
     /// How long a conference request may wait for its answer (the core answers within
@@ -61,14 +83,19 @@ pub struct ApiState {
 }
 
 impl ApiState {
-    pub fn new(queries: mpsc::Sender<Query>, bridges_configured: bool, request_wait: Duration) -> Self {
+    pub fn new(queries: Queues, bridges_configured: bool, request_wait: Duration) -> Self {
         ApiState { queries, bridges_configured, request_wait }
     }
 
     /// Sends a question built around a reply channel and waits for the answer.
     async fn ask<T>(&self, wait: Duration, query: impl FnOnce(oneshot::Sender<T>) -> Query) -> Result<T, ApiError> {
         let (tx, rx) = oneshot::channel();
-        self.queries.try_send(query(tx)).map_err(|e| match e {
+        let query = query(tx);
+        let queue = match query {
+            Query::ConferenceRequest(..) => &self.queries.requests,
+            _ => &self.queries.state,
+        };
+        queue.try_send(query).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => ApiError::of(&errors::BUSY, errors::BUSY.message),
             mpsc::error::TrySendError::Closed(_) => ApiError::of(&errors::STOPPING, errors::STOPPING.message),
         })?;
@@ -199,11 +226,7 @@ async fn conference_request(
             return ApiError::of(entry, rejection.body_text()).into_response();
         }
     };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
+    let token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
     let request = match conference_request::parse(&body, token) {
         Ok(request) => request,
         Err(e) => return ApiError::of(&errors::BAD_BODY, e.to_string()).into_response(),
@@ -214,5 +237,53 @@ async fn conference_request(
             (status, Json(body)).into_response()
         }
         Err(error) => error.into_response(),
+    }
+}
+
+/// The token of `Authorization: Bearer TOKEN` (the scheme is case-insensitive, RFC 7235).
+fn bearer_token(value: &str) -> Option<String> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case() {
+        assert_eq!(bearer_token("Bearer abc.def").as_deref(), Some("abc.def"));
+        assert_eq!(bearer_token("bearer  abc ").as_deref(), Some("abc"));
+        assert_eq!(bearer_token("Basic dXNlcg=="), None);
+        assert_eq!(bearer_token("Bearer "), None);
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_conference_requests_cannot_crowd_out_health() {
+        let (queues, mut inbox) = queues();
+        let state = ApiState::new(queues, false, Duration::from_secs(1));
+        // The loop is busy: conference requests fill their queue, and one more hears `busy`.
+        let mut waiting = Vec::new();
+        for _ in 0..QUERY_QUEUE {
+            let (tx, rx) = oneshot::channel();
+            state.queries.requests.try_send(Query::ConferenceRequest(ConferenceRequest::default(), tx)).unwrap();
+            waiting.push(rx);
+        }
+        let busy = state.ask(LOOP_ANSWER_TIMEOUT, |tx| Query::ConferenceRequest(ConferenceRequest::default(), tx));
+        assert_eq!(busy.await.unwrap_err().error, "busy");
+        // A health probe still reaches the loop through its own queue.
+        let loop_turn = tokio::spawn(async move {
+            match inbox.state.recv().await {
+                Some(Query::Stats(reply)) => {
+                    reply.send(Stats { component_connected: true, ..Stats::default() }).unwrap()
+                }
+                other => panic!("{other:?}"),
+            }
+            inbox
+        });
+        let stats = state.ask(LOOP_ANSWER_TIMEOUT, Query::Stats).await.unwrap();
+        assert!(stats.component_connected);
+        loop_turn.await.unwrap();
     }
 }

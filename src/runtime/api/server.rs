@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use minidom::Element;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 use xmpp_parsers::stanza_error::StanzaError;
 
-use super::{router, ApiState, Query};
+use super::{router, ApiState, Query, Queues};
 use crate::config::Config;
 use crate::core::{Focus, Input};
 use crate::runtime::{AbortOnDrop, RunError};
@@ -23,7 +23,7 @@ pub struct ApiServer {
 
 impl ApiServer {
     /// Binds `http.bind` (a taken port stops start-up) and serves the API.
-    pub async fn start(config: &Config, queries: mpsc::Sender<Query>) -> Result<ApiServer, RunError> {
+    pub async fn start(config: &Config, queries: Queues) -> Result<ApiServer, RunError> {
         let address = config.http.bind;
         let listener =
             tokio::net::TcpListener::bind(address).await.map_err(|source| RunError::HttpBind { address, source })?;
@@ -58,9 +58,11 @@ impl ApiServer {
     }
 }
 
-/// Conference requests that came over HTTP, by the id the core answers them with. Each is an
-/// open HTTP request (bounded by `http.max_connections`), answered by the core within
-/// `conference.request_timeout`.
+/// Conference requests that came over HTTP, by the id the core answers them with. The core
+/// answers each within `conference.request_timeout` (also when its client has gone), so they
+/// are bounded by the core's limits on requests (`limits.max_pending_conferences` ×
+/// `limits.max_waiters_per_conference` at most) and by how fast `http.max_connections`
+/// connections can send them.
 #[derive(Default)]
 pub struct PendingRequests {
     waiting: HashMap<u64, oneshot::Sender<Result<Element, StanzaError>>>,
