@@ -243,3 +243,17 @@ format = \"json\"
     assert!(created["meeting_id"].as_str().is_some_and(|m| m.len() == 36), "{created}");
     Ok(())
 }
+
+#[test]
+fn a_taken_http_port_stops_start_up_naming_http_bind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("focus.toml");
+    let toml = format!("{MINIMAL}secret = \"x\"\nport = 1\n[http]\nbind = \"127.0.0.1:{port}\"\n");
+    std::fs::write(&path, toml).unwrap();
+    let output = run_blocking(&["--config", path.to_str().unwrap(), "run"], &[]);
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains(&format!("cannot listen on http.bind 127.0.0.1:{port}")), "{text}");
+}
