@@ -62,6 +62,7 @@ Component "conference.meet.test" "muc"
     restrict_room_creation = true
     muc_room_locking = false
     muc_room_default_public_jids = true
+    muc_room_cache_size = 10000
 Component "internal.meet.test" "muc"
     admins = { "focus.meet.test" }
     muc_room_locking = false

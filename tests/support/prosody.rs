@@ -271,6 +271,10 @@ modules_enabled = {{
 }}
 modules_disabled = {{ "s2s"; "offline"; "c2s_direct_tls"; }}
 bosh_max_inactivity = 60
+-- As config/prosody.cfg.lua recommends: about twice the signalling per CPU second.
+gc = {{ mode = "generational" }}
+network_default_read_size = 65536
+muc_room_cache_size = 10000   -- as recommended for the conference MUC (a test's extra lines may override it)
 {storage}
 {extra}
 
