@@ -36,6 +36,8 @@ use crate::xmpp::stream::StreamLimits;
 /// How long a stopping focus waits for its last DELETEs (the unit's TimeoutStopSec leaves room
 /// for it after `conference.drain_timeout`); what is left stays in the outbox for the next start.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Reservation answers handled in one loop turn at most (one outbox sync for all of them).
+const HTTP_OUTCOME_BATCH: usize = 64;
 /// Stanzas read from Prosody and not yet handled: each may hold up to `max_stanza_nodes` nodes
 /// (about 1 MB at the default), so few.
 const INCOMING_QUEUE: usize = 32;
@@ -262,7 +264,17 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
                 link = now;
             }
             permit = effects.stanzas.reserve(), if backlogged => flush_one(&mut effects.backlog, permit),
-            Some(input) = http_rx.recv() => focus.handle(Utc::now(), input),
+            Some(input) = http_rx.recv() => {
+                // Reservation answers that are already in are handled together, so that the
+                // outbox changes they make (a grant to delete later, a DELETE confirmed) reach
+                // the disk with one fdatasync before the effects that follow them, instead of
+                // one each: under a burst of new rooms that sync was a fifth of the focus's CPU.
+                focus.handle(Utc::now(), input);
+                for _ in 1..HTTP_OUTCOME_BATCH {
+                    let Ok(input) = http_rx.try_recv() else { break };
+                    focus.handle(Utc::now(), input);
+                }
+            }
             Some(query) = inbox.state.recv() => effects.http_requests.answer(&mut focus, query),
             Some(query) = inbox.requests.recv() => effects.http_requests.answer(&mut focus, query),
             event = event_rx.recv(), if !backlogged => {
