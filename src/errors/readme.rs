@@ -82,7 +82,8 @@ pub fn markdown() -> String {
     out
 }
 
-fn row(cells: &[String]) -> String {
+/// One Markdown table row, `|` in cells escaped (also for the HTTP API's tables).
+pub(crate) fn row(cells: &[String]) -> String {
     let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
     format!("| {} |\n", cells.join(" | "))
 }
@@ -110,7 +111,30 @@ fn text(entry: &ErrorEntry) -> String {
 
 /// `readme` with the text between the markers replaced by `generated`; None without markers.
 pub fn splice(readme: &str, generated: &str) -> Option<String> {
-    let start = readme.find(BEGIN)? + BEGIN.len();
-    let end = start + readme[start..].find(END)?;
-    Some(format!("{}\n{generated}\n{}", &readme[..start], &readme[end..]))
+    splice_between(readme, BEGIN, END, generated)
+}
+
+/// `readme` with the text between `begin` and `end` replaced by `generated`; None without them.
+pub fn splice_between(readme: &str, begin: &str, end: &str, generated: &str) -> Option<String> {
+    let start = readme.find(begin)? + begin.len();
+    let stop = start + readme[start..].find(end)?;
+    Some(format!("{}\n{generated}\n{}", &readme[..start], &readme[stop..]))
+}
+
+/// The test behind every generated README section: README.md must hold `generated` between
+/// `begin` and `end`; with `UPDATE_README` set it is rewritten instead.
+#[cfg(test)]
+pub(crate) fn check_readme_section(begin: &str, end: &str, generated: &str, what: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let expected = splice_between(&readme, begin, end, generated)
+        .unwrap_or_else(|| panic!("README.md has no {begin} … {end} markers"));
+    if std::env::var_os("UPDATE_README").is_some() && expected != readme {
+        std::fs::write(&path, &expected).unwrap();
+        return;
+    }
+    assert!(
+        expected == readme,
+        "README.md's {what} are stale: run `UPDATE_README=1 cargo test --lib readme_ -- --test-threads=1`"
+    );
 }

@@ -117,16 +117,5 @@ fn stream_rejections_take_their_texts_from_the_catalog() {
 /// README's error tables are [`readme::markdown`]; `UPDATE_README=1` rewrites them.
 #[test]
 fn readme_error_tables_match_the_catalog() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let generated = readme::markdown();
-    let expected = readme::splice(&readme, &generated).expect("README.md has the errors:begin/end markers");
-    if std::env::var_os("UPDATE_README").is_some() && expected != readme {
-        std::fs::write(&path, &expected).unwrap();
-        return;
-    }
-    assert!(
-        expected == readme,
-        "README.md's error tables are stale: run `UPDATE_README=1 cargo test --lib readme_ -- --test-threads=1`"
-    );
+    readme::check_readme_section(readme::BEGIN, readme::END, &readme::markdown(), "error tables");
 }

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 
 use super::conference_request;
 use super::ApiError;
+use crate::errors::readme::row;
 use crate::errors::{self, Code, ErrorEntry, Group};
 
 pub const BEGIN: &str = "<!-- http-errors:begin -->";
@@ -109,11 +110,6 @@ fn conference_request_errors() -> impl Iterator<Item = (&'static ErrorEntry, u16
     })
 }
 
-fn row(cells: &[String]) -> String {
-    let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
-    format!("| {} |\n", cells.join(" | "))
-}
-
 /// The generated tables, without the markers.
 pub fn markdown() -> String {
     let mut out = String::from(
@@ -157,19 +153,7 @@ mod tests {
 
     #[test]
     fn readme_http_error_tables_match_the_code() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-        let readme = std::fs::read_to_string(&path).unwrap();
-        let start = readme.find(BEGIN).expect("README.md has the http-errors:begin marker") + BEGIN.len();
-        let end = start + readme[start..].find(END).expect("README.md has the http-errors:end marker");
-        let expected = format!("{}\n{}\n{}", &readme[..start], markdown(), &readme[end..]);
-        if std::env::var_os("UPDATE_README").is_some() && expected != readme {
-            std::fs::write(&path, &expected).unwrap();
-            return;
-        }
-        assert!(
-            expected == readme,
-            "README.md's HTTP error tables are stale: run `UPDATE_README=1 cargo test --lib readme_ -- --test-threads=1`"
-        );
+        crate::errors::readme::check_readme_section(BEGIN, END, &markdown(), "HTTP error tables");
     }
 
     #[test]
