@@ -269,4 +269,38 @@ mod tests {
         );
         assert_eq!(answer(Err(errors::AUTH_TOO_MANY_SESSIONS.error(&[]))).0, StatusCode::SERVICE_UNAVAILABLE);
     }
+
+    proptest::proptest! {
+        /// Whatever an anonymous client posts, the body is read or refused with a reason, never
+        /// a panic, and what is read stays within the limits.
+        #[test]
+        fn any_body_is_read_or_refused(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            if let Ok(request) = parse(&body, None) {
+                proptest::prop_assert!(request.properties.len() <= MAX_PROPERTIES);
+            }
+        }
+
+        /// JSON-shaped bodies with odd field types, nesting and sizes.
+        #[test]
+        fn json_shaped_bodies_are_read_or_refused(
+            room in proptest::option::of(".{0,40}"),
+            values in proptest::collection::vec("(null|true|1e999|-0|\\[\\[\\[1\\]\\]\\]|\\{\\}|\"x\"|[0-9]{1,30})", 0..80),
+            depth in 0usize..300,
+        ) {
+            let properties: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("\"p{i}\":{v}")).collect();
+            // Nesting in an unknown field is skipped without recursion; in a property it is
+            // parsed, up to serde_json's recursion limit, and refused (an array is no value).
+            let nested = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+            let body = format!(
+                "{{\"room\":{},\"properties\":{{{}}},\"extra\":{nested}}}",
+                serde_json::to_string(&room).unwrap(),
+                properties.join(",")
+            );
+            if let Ok(request) = parse(body.as_bytes(), Some("t".into())) {
+                proptest::prop_assert!(request.properties.len() <= MAX_PROPERTIES);
+            }
+            let in_property = format!("{{\"properties\":{{\"p\":{nested}}}}}");
+            proptest::prop_assert!(parse(in_property.as_bytes(), None).is_err() || depth == 0);
+        }
+    }
 }
