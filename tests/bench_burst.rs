@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use minidom::Element;
 use serde_json::json;
+use support::procfs::{cpu_ticks, load_average, prosody_pid, status_kib, TICKS_PER_SECOND};
 use support::{set_attr, Prosody, ProsodyOptions, Reply, ReservationServer, TestClient};
 
 /// The focus' default `conference.request_timeout` (not set in the config below).
@@ -43,53 +44,9 @@ const ANSWER_WAIT: Duration = Duration::from_secs(90);
 const DELETE_WAIT: Duration = Duration::from_secs(120);
 /// Reservation ids are `n * ID_STRIDE + room + 1` for the n-th POST of a room.
 const ID_STRIDE: usize = 1_000_000;
-/// Linux USER_HZ (clock ticks of /proc/PID/stat) on x86_64.
-const TICKS_PER_SECOND: f64 = 100.0;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-// ---------------------------------------------------------------------------------------------
-// /proc readings
-
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command (which may contain spaces) start at field 3 (state).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
-/// Prosody's pid: from its pidfile, else the process whose command line names its config.
-fn prosody_pid(prosody: &Prosody) -> Option<u32> {
-    if let Some(pid) =
-        std::fs::read_to_string(prosody.dir().join("prosody.pid")).ok().and_then(|s| s.trim().parse().ok())
-    {
-        return Some(pid);
-    }
-    let config = prosody.config_path().to_string_lossy().into_owned();
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        (cmdline.contains("prosody") && cmdline.contains(&config)).then_some(pid)
-    })
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[derive(Clone, Copy)]

@@ -3,6 +3,7 @@
 //! - [`prosody::Prosody`]: a private Prosody 0.12 on free loopback ports.
 //! - [`reservation::ReservationServer`]: a scriptable Jitsi reservation REST API.
 //! - [`reservations_server::ReservationsServer`]: the real `jitsi-reservations serve`, spawned.
+//! - [`procfs`]: CPU time and memory of a process, for the benchmarks.
 //! - [`proxy::TcpProxy`]: a loopback TCP proxy whose connections can be cut.
 //! - [`client::TestClient`]: a plain-TCP XMPP c2s client for driving the focus.
 //! - [`focus_process::FocusProcess`]: the real `jitsi-focus` binary, spawned, with its log lines
@@ -15,6 +16,7 @@ pub mod client;
 pub mod component_peer;
 pub mod focus_process;
 pub mod postgres;
+pub mod procfs;
 pub mod prosody;
 pub mod proxy;
 pub mod reservation;
