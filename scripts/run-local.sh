@@ -55,6 +55,7 @@ modules_disabled = { "s2s"; "offline"; "c2s_direct_tls" }
 storage = "memory"
 gc = { mode = "generational" }
 network_default_read_size = 65536
+network_settings = { nagle = false }
 VirtualHost "meet.test"
     authentication = "anonymous"
 Component "conference.meet.test" "muc"

@@ -73,8 +73,10 @@ fn run(config: Config, path: &Path, require_file: bool) -> anyhow::Result<()> {
         LogFormat::Json => registry.with(output.json().flatten_event(true)).init(),
     }
     tracing::info!(version = env!("CARGO_PKG_VERSION"), component = %config.xmpp.component, "starting jitsi-focus");
-    // Two worker threads are plenty: the work is I/O and small state machines.
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // One thread, like the core it drives: every stanza passes between the connection task and
+    // the main loop, and across threads each pass cost a futex wake-up and a context switch,
+    // most of the focus's CPU time under load (BENCHMARKS.md, "one thread").
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         // Handlers first: from here on these signals no longer kill the process.
         let stops = stop_requests()?;

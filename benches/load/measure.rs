@@ -60,6 +60,11 @@ pub struct Recorder {
     pub accept_to_source_add: Series,
     /// A bridge killed → session-initiate on another bridge, for each participant it had.
     pub bridge_loss_to_reinvite: Series,
+    /// A client's ping answered by Prosody itself, every 50 ms during the run: the round trip
+    /// the machine and Prosody give anyone at that moment.
+    pub prosody_round_trip: Series,
+    /// A client's disco#info answered by the focus through Prosody, every 50 ms.
+    pub focus_round_trip: Series,
     pub connected: AtomicU64,
     pub joined: AtomicU64,
     pub left: AtomicU64,

@@ -16,7 +16,7 @@ use crate::harness::participant::{
 };
 use crate::harness::{conference_iq, FOCUS_NS};
 use crate::measure::Recorder;
-use crate::support::{set_attr, xml, TestClient, MUC_DOMAIN, NS_CLIENT, NS_DISCO_INFO};
+use crate::support::{set_attr, xml, TestClient, DOMAIN, FOCUS_DOMAIN, MUC_DOMAIN, NS_CLIENT, NS_DISCO_INFO};
 
 /// How long a request or IQ of ours may go unanswered before it counts as unanswered.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
@@ -276,4 +276,50 @@ fn json_ssrcs(jingle: &Element) -> Vec<u32> {
         }
     }
     ssrcs
+}
+
+/// Two clients that measure round trips while a scenario runs: a ping answered by Prosody and
+/// a disco#info answered by the focus, each every 50 ms.
+pub struct Probes {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Probes {
+    pub async fn start(c2s_port: u16, recorder: Arc<Recorder>) -> Result<Probes> {
+        let mut tasks = Vec::new();
+        for (to, payload) in [
+            (DOMAIN, "<ping xmlns='urn:xmpp:ping'/>"),
+            (FOCUS_DOMAIN, "<query xmlns='http://jabber.org/protocol/disco#info'/>"),
+        ] {
+            let client = TestClient::anonymous(c2s_port).await.context("probe login")?;
+            let recorder = recorder.clone();
+            let payload: Element = payload.parse().expect("valid XML");
+            tasks.push(tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(50));
+                loop {
+                    tick.tick().await;
+                    let mut iq = Element::builder("iq", NS_CLIENT).append(payload.clone()).build();
+                    set_attr(&mut iq, "type", "get");
+                    set_attr(&mut iq, "to", to);
+                    let sent = Instant::now();
+                    match client.iq(iq).await {
+                        Ok(reply) if reply.attr("type") == Some("result") => {
+                            let series =
+                                if to == DOMAIN { &recorder.prosody_round_trip } else { &recorder.focus_round_trip };
+                            series.push(sent.elapsed());
+                        }
+                        Ok(reply) => recorder.error(format!("probe to {to}: {}", xml(&reply))),
+                        Err(e) => recorder.unanswered(format!("probe to {to}: {e:#}")),
+                    }
+                }
+            }));
+        }
+        Ok(Probes { tasks })
+    }
+}
+
+impl Drop for Probes {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(|t| t.abort());
+    }
 }

@@ -45,6 +45,8 @@ pub struct Report {
     pub ready_rss_kib: u64,
     pub focus: ProcessCost,
     pub prosody: ProcessCost,
+    /// CPU seconds of this load generator (participants, bridges, reservation API).
+    pub load_generator_cpu: f64,
     pub elapsed: Duration,
     /// Participants the killed bridge had, for `BridgeKill`.
     pub expected_reinvites: Option<usize>,
@@ -89,6 +91,8 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(out, "  conference request -> ready, new room   {}", r.request_new_room.summary())?;
         writeln!(out, "  conference request -> ready, live room  {}", r.request_live_room.summary())?;
+        writeln!(out, "  probe: ping answered by Prosody         {}", r.prosody_round_trip.summary())?;
+        writeln!(out, "  probe: disco#info answered by the focus {}", r.focus_round_trip.summary())?;
         writeln!(out, "  MUC join -> session-initiate            {}", r.join_to_initiate.summary())?;
         writeln!(out, "  session-accept -> source-add at others  {}", r.accept_to_source_add.summary())?;
         if let Some(expected) = self.expected_reinvites {
@@ -117,6 +121,7 @@ impl std::fmt::Display for Report {
         } else {
             "-".into()
         };
+        writeln!(out, "  load generator: CPU {:.2} s", self.load_generator_cpu)?;
         writeln!(
             out,
             "  focus:   CPU {:>7.2} s, peak RSS {:>9}, RSS at the end {:>9}\n  Prosody: CPU {:>7.2} s, peak RSS {:>9}, RSS at the end {:>9}\n  focus CPU / Prosody CPU: {ratio}",
@@ -268,6 +273,8 @@ pub async fn run(scenario: Scenario, load: &Load, stack_options: &StackOptions) 
         (prosody.pid, crate::support::procfs::cpu_seconds(prosody.pid).unwrap_or(0.0)),
     );
     let started = Instant::now();
+    let own_cpu = crate::support::procfs::cpu_seconds(std::process::id()).unwrap_or(0.0);
+    let probes = crate::participant::Probes::start(stack.c2s_port(), recorder.clone()).await?;
     let mut run = Run { stack, recorder: recorder.clone(), load: load.clone(), participants: Vec::new(), spawned: 0 };
 
     run.join_all().await;
@@ -296,6 +303,7 @@ pub async fn run(scenario: Scenario, load: &Load, stack_options: &StackOptions) 
     run.leave_all().await;
     let reservations = run.stack.wait_reservations_deleted(Duration::from_secs(60)).await;
     run.stack.check_focus_alive()?;
+    drop(probes);
     let report = Report {
         title,
         recorder,
@@ -303,6 +311,7 @@ pub async fn run(scenario: Scenario, load: &Load, stack_options: &StackOptions) 
         ready_rss_kib,
         focus: focus.cost(),
         prosody: prosody.cost(),
+        load_generator_cpu: crate::support::procfs::cpu_seconds(std::process::id()).unwrap_or(own_cpu) - own_cpu,
         elapsed: started.elapsed(),
         expected_reinvites,
         reservations,

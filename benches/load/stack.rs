@@ -47,6 +47,8 @@ impl Stack {
     pub async fn start(options: &StackOptions) -> Result<Stack> {
         let prosody = Prosody::start(ProsodyOptions {
             log_level: options.prosody_log_level.clone(),
+            // e.g. `network_settings = { nagle = true }` to see what Prosody's default costs.
+            extra_global_config: std::env::var("LOAD_PROSODY_EXTRA").unwrap_or_default(),
             ..ProsodyOptions::default()
         })
         .await?;

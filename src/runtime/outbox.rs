@@ -2,7 +2,7 @@
 //! directory, so that a DELETE survives a stop, a crash or a restart.
 //!
 //! Each line is one JSON change (`{"put":{…}}` or `{"remove":"id"}`); a batch of changes is
-//! written and `fdatasync`ed at once. On start the file is replayed (a torn last line from a
+//! written at once, and `fdatasync`ed when it records a new reservation. On start the file is replayed (a torn last line from a
 //! crash is ignored) and rewritten compactly through a temporary file and an atomic rename.
 
 use std::collections::BTreeMap;
@@ -97,7 +97,13 @@ impl Outbox {
             bytes.push(b'\n');
         }
         let error = |source| OutboxError { path: self.path.clone(), source };
-        if let Err(e) = self.file.write_all(&bytes).and_then(|()| self.file.sync_data()) {
+        // Only a new reservation must reach the disk before what follows it: a removal that a
+        // power loss takes back costs one more DELETE after the restart, which the API answers
+        // with 404 (done). A written removal survives a crash of the process either way. This
+        // halves the syncs: under 50 new rooms/s they were a fifth of the focus's CPU time.
+        let must_sync = changes.iter().any(|c| matches!(c, OutboxChange::Put(_)));
+        let written = self.file.write_all(&bytes).and_then(|()| if must_sync { self.file.sync_data() } else { Ok(()) });
+        if let Err(e) = written {
             let _ = self.file.set_len(self.length);
             return Err(error(e));
         }

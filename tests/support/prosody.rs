@@ -274,6 +274,7 @@ bosh_max_inactivity = 60
 -- As config/prosody.cfg.lua recommends: about twice the signalling per CPU second.
 gc = {{ mode = "generational" }}
 network_default_read_size = 65536
+network_settings = {{ nagle = false }}  -- TCP_NODELAY: no stanza waits for a delayed ACK
 muc_room_cache_size = 10000   -- as recommended for the conference MUC (a test's extra lines may override it)
 {storage}
 {extra}
