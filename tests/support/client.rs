@@ -64,6 +64,9 @@ impl TestClient {
     pub async fn connect(port: u16, domain: &str, creds: Option<(&str, &str)>) -> Result<TestClient> {
         let tcp =
             TcpStream::connect(("127.0.0.1", port)).await.with_context(|| format!("connecting to c2s port {port}"))?;
+        // As browsers do (Chromium sets TCP_NODELAY): a stanza written right after another must
+        // not wait for the server's delayed ACK of the first.
+        tcp.set_nodelay(true)?;
         // Timeouts never fire within a test's lifetime, so no keepalive logic is needed.
         let timeouts =
             Timeouts { read_timeout: Duration::from_secs(3600), response_timeout: Duration::from_secs(3600) };

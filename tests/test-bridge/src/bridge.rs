@@ -535,14 +535,18 @@ impl BridgeTask {
                 self.colibri.handle(payload, ctx, &mut self.transports)
             }
         };
-        let snapshot = self.colibri.snapshot();
+        let meeting_id = payload.attr("meeting-id").map(str::trim).unwrap_or_default();
+        let snapshot = self.colibri.snapshot_of(meeting_id);
         let failed = answer.is_err();
         self.view.send_modify(|v| {
             v.counters.colibri_requests += 1;
             if failed {
                 v.counters.colibri_errors += 1;
             }
-            v.conferences = snapshot;
+            match snapshot {
+                Some(conference) => v.conferences.insert(meeting_id.to_owned(), conference),
+                None => v.conferences.remove(meeting_id),
+            };
         });
         let reply = match answer {
             Ok(modified) => iq_result(iq, Some(modified)),

@@ -64,6 +64,9 @@ pub async fn connect(addr: &str, domain: &str, login: &Login, limit: Duration) -
 
 async fn connect_inner(addr: &str, domain: &str, login: &Login) -> Result<Connection, XmppError> {
     let tcp = TcpStream::connect(addr).await.map_err(|source| XmppError::Connect { addr: addr.to_string(), source })?;
+    // Each stanza leaves at once: with Nagle's algorithm a Colibri2 answer could wait for the
+    // server's delayed ACK of the stanza before it, which the focus's latency would show.
+    let _ = tcp.set_nodelay(true);
     let header = || StreamHeader { to: Some(Cow::Owned(domain.to_string())), from: None, id: None };
     let stream_err = |e: &dyn std::fmt::Display| XmppError::Stream(e.to_string());
 
