@@ -52,6 +52,13 @@ pub struct Report {
     pub expected_reinvites: Option<usize>,
     /// (POSTs, DELETEs) of reservations at the end.
     pub reservations: (usize, usize),
+    /// Participants in the focus's `/stats` once everyone had joined, and what `/stats`
+    /// still counted once everyone had left (conferences, participants, Jingle sessions,
+    /// reservations to delete), which must all be 0.
+    pub tracked_when_joined: u64,
+    /// Participants that had joined then.
+    pub joined_at_settle: u64,
+    pub left_behind: [u64; 4],
 }
 
 impl Report {
@@ -69,6 +76,16 @@ impl Report {
             if moved != expected {
                 problems.push(format!("{moved} of {expected} participants of the killed bridge were re-invited"));
             }
+        }
+        if self.tracked_when_joined != self.joined_at_settle {
+            problems.push(format!(
+                "the focus tracked {} participants when {} had joined",
+                self.tracked_when_joined, self.joined_at_settle
+            ));
+        }
+        if self.left_behind != [0; 4] {
+            let [c, p, j, d] = self.left_behind;
+            problems.push(format!("after everyone left the focus still had {c} conferences, {p} participants, {j} Jingle sessions, {d} reservations to delete"));
         }
         let (posts, deletes) = self.reservations;
         if deletes < posts {
@@ -112,6 +129,11 @@ impl std::fmt::Display for Report {
             Recorder::count(&r.unanswered),
             self.reservations.0,
             self.reservations.1,
+        )?;
+        writeln!(
+            out,
+            "  focus /stats: {} participants once all had joined; after all left: {:?} (conferences, participants, Jingle sessions, reservations to delete)",
+            self.tracked_when_joined, self.left_behind
         )?;
         for error in r.first_errors() {
             writeln!(out, "    {error}")?;
@@ -280,6 +302,8 @@ pub async fn run(scenario: Scenario, load: &Load, stack_options: &StackOptions) 
     run.join_all().await;
     let settle_timeout = Duration::from_secs(60) + Duration::from_secs_f64(total as f64 / load.rate.max(0.001));
     run.settle(settle_timeout).await?;
+    let tracked_when_joined = run.stack.stats().await?["participants"].as_u64().unwrap_or(0);
+    let joined_at_settle = Recorder::count(&recorder.joined);
     let mut expected_reinvites = None;
     match scenario {
         Scenario::Churn => run.churn().await,
@@ -304,6 +328,16 @@ pub async fn run(scenario: Scenario, load: &Load, stack_options: &StackOptions) 
     let reservations = run.stack.wait_reservations_deleted(Duration::from_secs(60)).await;
     run.stack.check_focus_alive()?;
     drop(probes);
+    let stats = run.stack.stats().await?;
+    let count = |v: &serde_json::Value| v.as_u64().unwrap_or(u64::MAX);
+    let sessions = &stats["jingle_sessions"];
+    let jingle = ["allocating", "initiated", "active"].iter().map(|k| count(&sessions[*k])).sum::<u64>();
+    let left_behind = [
+        count(&stats["conferences"]),
+        count(&stats["participants"]),
+        jingle,
+        count(&stats["pending_reservation_deletes"]),
+    ];
     let report = Report {
         title,
         recorder,
@@ -315,6 +349,9 @@ pub async fn run(scenario: Scenario, load: &Load, stack_options: &StackOptions) 
         elapsed: started.elapsed(),
         expected_reinvites,
         reservations,
+        tracked_when_joined,
+        joined_at_settle,
+        left_behind,
     };
     Ok(report)
 }

@@ -40,6 +40,8 @@ pub struct Stack {
     /// Resident memory of the focus right after `READY=1`, KiB.
     pub ready_rss_kib: u64,
     pub focus_log: PathBuf,
+    /// The focus's HTTP API, for `/stats`.
+    pub http_port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -69,8 +71,9 @@ impl Stack {
         let dir = tempfile::Builder::new().prefix("focus-load-").tempdir()?;
         let state = dir.path().join("state");
         std::fs::create_dir_all(&state)?;
+        let http_port = crate::support::free_port()?;
         let extra = format!(
-            "[reservation]\nenabled = true\nbase_url = \"{}\"\n[state]\ndirectory = \"{}\"\n[bridges]\nbrewery = \"{brewery}\"\n[log]\nlevel = \"{}\"\n",
+            "[http]\nbind = \"127.0.0.1:{http_port}\"\n[reservation]\nenabled = true\nbase_url = \"{}\"\n[state]\ndirectory = \"{}\"\n[bridges]\nbrewery = \"{brewery}\"\n[log]\nlevel = \"{}\"\n",
             api.base_url(),
             state.display(),
             options.focus_log_level,
@@ -100,7 +103,7 @@ impl Stack {
         }
         let startup = spawned.elapsed();
         let ready_rss_kib = status_kib(focus_pid, "VmRSS:").unwrap_or(0);
-        Ok(Stack { prosody, api, bridges, focus, focus_pid, prosody_pid, startup, ready_rss_kib, focus_log, _dir: dir })
+        Ok(Stack { prosody, api, bridges, focus, focus_pid, prosody_pid, startup, ready_rss_kib, focus_log, http_port, _dir: dir })
     }
 
     pub fn c2s_port(&self) -> u16 {
@@ -134,5 +137,13 @@ impl Stack {
             // cheaply at this scale, so poll.
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// The focus's `GET /stats`.
+    pub async fn stats(&self) -> Result<serde_json::Value> {
+        let url = format!("http://127.0.0.1:{}/stats", self.http_port);
+        let response = reqwest::get(&url).await.with_context(|| format!("GET {url}"))?;
+        anyhow::ensure!(response.status().is_success(), "GET {url}: {}", response.status());
+        Ok(response.json().await?)
     }
 }

@@ -73,7 +73,7 @@ impl TestBridge {
             view: view.clone(),
             control: control_rx,
             colibri: Colibri2Handler::new(),
-            transports: media.transports(),
+            transports: media.transports(!config.media),
             presence_interval: config.presence_interval,
             joined: false,
         };

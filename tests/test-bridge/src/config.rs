@@ -25,6 +25,10 @@ pub struct TestBridgeConfig {
     pub start_timeout: Duration,
     /// The initial switches (failure modes and advertised values).
     pub switches: Switches,
+    /// Run ICE, DTLS and media for the endpoints it allocates (the default). Without, it still
+    /// answers Colibri2 exactly as with (its own ICE credentials, fingerprint and candidate)
+    /// but creates no peer: for load tests of the focus's signalling.
+    pub media: bool,
 }
 
 impl TestBridgeConfig {
@@ -45,7 +49,14 @@ impl TestBridgeConfig {
             presence_interval: Duration::from_secs(5),
             start_timeout: Duration::from_secs(10),
             switches: Switches::default(),
+            media: true,
         }
+    }
+
+    /// Colibri2 answers without ICE, DTLS or media behind them (see [`Self::media`]).
+    pub fn signalling_only(mut self) -> Self {
+        self.media = false;
+        self
     }
 
     /// Logs in with a registered account instead of anonymously.

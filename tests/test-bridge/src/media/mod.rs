@@ -95,9 +95,10 @@ impl MediaRuntime {
     }
 
     /// The handle the Colibri2 handler creates and updates endpoints through.
-    pub fn transports(&self) -> RtcTransports {
+    pub fn transports(&self, signalling_only: bool) -> RtcTransports {
         RtcTransports {
             commands: self.commands.clone(),
+            signalling_only,
             local_addr: self.local_addr,
             certificate: self.certificate.clone(),
             fingerprint: self.fingerprint.clone(),
@@ -121,6 +122,9 @@ impl MediaRuntime {
 #[derive(Clone)]
 pub struct RtcTransports {
     commands: mpsc::UnboundedSender<Command>,
+    /// Answer Colibri2 with this bridge's transport but run no ICE, DTLS or media for it (load
+    /// tests of the focus, where thousands of idle str0m peers would only cost CPU).
+    signalling_only: bool,
     local_addr: SocketAddr,
     certificate: DtlsCert,
     fingerprint: Fingerprint,
@@ -128,6 +132,9 @@ pub struct RtcTransports {
 
 impl RtcTransports {
     fn send(&self, command: Command) {
+        if self.signalling_only {
+            return;
+        }
         // The runtime only stops when the bridge stops; a command then has nowhere to go.
         let _ = self.commands.send(command);
     }
