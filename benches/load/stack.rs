@@ -85,7 +85,9 @@ impl Stack {
 
         let mut notify = NotifySocket::bind()?;
         let spawned = Instant::now();
-        let focus = Command::new(FOCUS_BIN)
+        // LOAD_FOCUS_BIN measures another build (e.g. an earlier commit's) on the same load.
+        let binary = std::env::var("LOAD_FOCUS_BIN").unwrap_or_else(|_| FOCUS_BIN.to_owned());
+        let focus = Command::new(&binary)
             .arg("--config")
             .arg(&config)
             .arg("run")
@@ -95,7 +97,7 @@ impl Stack {
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
-            .context("spawning jitsi-focus")?;
+            .with_context(|| format!("spawning {binary}"))?;
         let focus_pid = focus.id().context("the focus's pid")?;
         if let Err(e) = notify.wait_for(|m| m.contains("READY=1"), Duration::from_secs(30)).await {
             let log = std::fs::read_to_string(&focus_log).unwrap_or_default();
