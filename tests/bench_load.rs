@@ -19,7 +19,7 @@ use minidom::Element;
 use support::{Prosody, ProsodyOptions, ReservationServer, TestClient, MUC_DOMAIN};
 
 fn core_settings() -> Settings {
-    let toml = "[xmpp]\ncomponent = \"focus.meet.test\"\nsecret = \"x\"\nmuc_domain = \"conference.meet.test\"\n[reservation]\nenabled = true\nbase_url = \"http://127.0.0.1:1\"\n";
+    let toml = "[xmpp]\ncomponent = \"focus.meet.test\"\nsecret = \"x\"\nmuc_domain = \"conference.meet.test\"\n[reservation]\nenabled = true\nbase_url = \"http://127.0.0.1:1\"\n[limits]\nmax_conferences = 20000\n";
     Settings::from_config(&Config::from_toml(toml).unwrap())
 }
 

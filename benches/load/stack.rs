@@ -105,7 +105,19 @@ impl Stack {
         }
         let startup = spawned.elapsed();
         let ready_rss_kib = status_kib(focus_pid, "VmRSS:").unwrap_or(0);
-        Ok(Stack { prosody, api, bridges, focus, focus_pid, prosody_pid, startup, ready_rss_kib, focus_log, http_port, _dir: dir })
+        Ok(Stack {
+            prosody,
+            api,
+            bridges,
+            focus,
+            focus_pid,
+            prosody_pid,
+            startup,
+            ready_rss_kib,
+            focus_log,
+            http_port,
+            _dir: dir,
+        })
     }
 
     pub fn c2s_port(&self) -> u16 {

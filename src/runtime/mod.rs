@@ -14,6 +14,7 @@
 
 pub mod api;
 pub mod component;
+mod durability;
 pub mod http;
 pub mod notify;
 pub mod outbox;
@@ -27,7 +28,7 @@ use futures::{Stream, StreamExt};
 use minidom::Element;
 use thiserror::Error;
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::core::{Effect, Focus, Input, OutboxChange, Settings};
@@ -36,6 +37,8 @@ use crate::xmpp::stream::StreamLimits;
 /// How long a stopping focus waits for its last DELETEs (the unit's TimeoutStopSec leaves room
 /// for it after `conference.drain_timeout`); what is left stays in the outbox for the next start.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Loop turns whose effects may wait for the outbox's disk before the loop stops reading.
+const MAX_HELD_TURNS: usize = 4096;
 /// Reservation answers handled in one loop turn at most (one outbox sync for all of them).
 const HTTP_OUTCOME_BATCH: usize = 64;
 /// Stanzas read from Prosody and not yet handled: each may hold up to `max_stanza_nodes` nodes
@@ -71,6 +74,8 @@ pub enum RunError {
     Http(#[from] http::HttpSetupError),
     #[error(transparent)]
     Outbox(#[from] outbox::OutboxError),
+    #[error("cannot start the outbox thread: {0}")]
+    OutboxThread(std::io::Error),
     /// The HTTP API's address is taken or not ours: the operator must know at start-up.
     #[error("cannot listen on http.bind {address}: {source}")]
     HttpBind { address: std::net::SocketAddr, source: std::io::Error },
@@ -86,7 +91,9 @@ struct Effects {
     stanzas: mpsc::Sender<Element>,
     /// Stanzas that did not fit in the channel, in order.
     backlog: VecDeque<Element>,
-    outbox: Option<outbox::Outbox>,
+    outbox: Option<outbox::OutboxWriter>,
+    /// Effects that wait for the outbox batches before them to be on disk.
+    gate: durability::DurabilityGate,
     /// Conference requests that came over HTTP, by the id the core answers them with. Each is
     /// an open HTTP request (bounded by `http.max_connections`), answered by the core within
     /// `conference.request_timeout`.
@@ -96,7 +103,11 @@ struct Effects {
 impl Effects {
     fn dispatch(&mut self, focus: &mut Focus) {
         let effects: Vec<Effect> = std::iter::from_fn(|| focus.poll_effect()).collect();
-        // Outbox changes are made durable before anything that follows them happens.
+        if effects.is_empty() {
+            return;
+        }
+        // Outbox changes are made durable before anything that follows them happens; the
+        // writer thread syncs, and the effects wait here meanwhile, not the loop.
         let changes: Vec<OutboxChange> = effects
             .iter()
             .filter_map(|e| match e {
@@ -104,11 +115,22 @@ impl Effects {
                 _ => None,
             })
             .collect();
-        if let Some(outbox) = &mut self.outbox {
-            if let Err(e) = outbox.apply(&changes) {
-                error!("cannot record reservations to delete: {e}");
-            }
+        if let (Some(writer), false) = (&self.outbox, changes.is_empty()) {
+            writer.submit(self.gate.next_batch(), changes);
         }
+        if let Some(effects) = self.gate.admit(effects) {
+            self.perform(effects);
+        }
+    }
+
+    /// The writer thread has every batch up to `batch` on disk: what followed them happens.
+    fn outbox_durable(&mut self, batch: u64) {
+        for effects in self.gate.durable(batch) {
+            self.perform(effects);
+        }
+    }
+
+    fn perform(&mut self, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
                 Effect::Send(stanza) => self.send(stanza),
@@ -208,12 +230,18 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
         true => Some(api::ApiServer::start(&config, queues).await?),
         false => None,
     };
+    let (durable_tx, mut durable_rx) = mpsc::unbounded_channel();
+    let outbox = match outbox {
+        Some(outbox) => Some(outbox::OutboxWriter::start(outbox, durable_tx).map_err(RunError::OutboxThread)?),
+        None => None,
+    };
     let mut effects = Effects {
         client,
         http_done: http_tx,
         stanzas: stanza_tx,
         backlog: VecDeque::new(),
         outbox,
+        gate: durability::DurabilityGate::default(),
         http_requests: api::PendingRequests::default(),
     };
     let mut link = component::LinkState::default();
@@ -231,6 +259,11 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
         }
         let sleep = sleep_until(focus.poll_timeout());
         let backlogged = !effects.backlog.is_empty();
+        // A disk that stops answering holds back every effect after a grant; past this many
+        // held turns no more stanzas are read, so memory stays bounded (like a full backlog).
+        let disk_stalled = effects.gate.held() >= MAX_HELD_TURNS;
+        // Set by the select (whose futures borrow `effects`), acted on after it.
+        let mut durable = None;
         tokio::select! {
             Some(stop) = stops.next() => {
                 if stop == Stop::Now || focus.is_draining() || drain_timeout.is_zero() {
@@ -264,6 +297,7 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
                 link = now;
             }
             permit = effects.stanzas.reserve(), if backlogged => flush_one(&mut effects.backlog, permit),
+            Some(batch) = durable_rx.recv() => durable = Some(batch),
             Some(input) = http_rx.recv() => {
                 // Reservation answers that are already in are handled together, so that the
                 // outbox changes they make (a grant to delete later, a DELETE confirmed) reach
@@ -277,7 +311,7 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
             }
             Some(query) = inbox.state.recv() => effects.http_requests.answer(&mut focus, query),
             Some(query) = inbox.requests.recv() => effects.http_requests.answer(&mut focus, query),
-            event = event_rx.recv(), if !backlogged => {
+            event = event_rx.recv(), if !backlogged && !disk_stalled => {
                 let Some(event) = event else {
                     failure = Some(RunError::ConnectionTaskEnded);
                     break;
@@ -290,6 +324,9 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
             }
             _ = sleep => focus.handle_timeout(Utc::now()),
         }
+        if let Some(batch) = durable {
+            effects.outbox_durable(batch);
+        }
     }
     // Questions from the HTTP API now hear "stopping" instead of waiting for a loop that is gone.
     drop(inbox);
@@ -301,10 +338,12 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
     let grace = tokio::time::sleep(SHUTDOWN_GRACE);
     tokio::pin!(grace);
     // Stanzas still queued can only leave over a live link.
-    while focus.has_pending_http() || (!effects.backlog.is_empty() && link_rx.borrow().up) {
+    while focus.has_pending_http() || effects.gate.held() > 0 || (!effects.backlog.is_empty() && link_rx.borrow().up) {
         let backlogged = !effects.backlog.is_empty();
+        let mut durable = None;
         tokio::select! {
             permit = effects.stanzas.reserve(), if backlogged => flush_one(&mut effects.backlog, permit),
+            Some(batch) = durable_rx.recv() => durable = Some(batch),
             Some(input) = http_rx.recv() => focus.handle(Utc::now(), input),
             _ = sleep_until(focus.poll_timeout()) => focus.handle_timeout(Utc::now()),
             // systemd may watch a stopping service too.
@@ -313,6 +352,9 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
                 warn!("stopping with reservation DELETEs still pending; the next start resumes them");
                 break;
             }
+        }
+        if let Some(batch) = durable {
+            effects.outbox_durable(batch);
         }
         effects.dispatch(&mut focus);
     }

@@ -137,6 +137,57 @@ impl Outbox {
 }
 
 /// Writes `entries` to a new file that atomically replaces `path`, and opens it for appending.
+/// The outbox on a thread of its own, so that the main loop never waits for the disk: changes
+/// are submitted in numbered batches, and every batch queued while a write and sync run shares
+/// the next one (group commit). The thread reports the highest batch that is on disk; the main
+/// loop holds back the effects that followed a batch until then.
+pub struct OutboxWriter {
+    batches: Option<std::sync::mpsc::Sender<(u64, Vec<OutboxChange>)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl OutboxWriter {
+    /// Moves `outbox` to its thread; `durable` hears the number of each last batch written.
+    pub fn start(mut outbox: Outbox, durable: tokio::sync::mpsc::UnboundedSender<u64>) -> std::io::Result<Self> {
+        let (batches, queued) = std::sync::mpsc::channel::<(u64, Vec<OutboxChange>)>();
+        let thread = std::thread::Builder::new().name("outbox".into()).spawn(move || {
+            while let Ok((mut last, mut changes)) = queued.recv() {
+                for (batch, more) in queued.try_iter() {
+                    last = batch;
+                    changes.extend(more);
+                }
+                if let Err(e) = outbox.apply(&changes) {
+                    tracing::error!("cannot record reservations to delete: {e}");
+                }
+                // The main loop is gone: nothing waits for the answer, but queued batches are
+                // still written (the loop ends when the channel is closed and empty).
+                let _ = durable.send(last);
+            }
+        })?;
+        Ok(OutboxWriter { batches: Some(batches), thread: Some(thread) })
+    }
+
+    /// Queues batch `number` (numbers increase by one from 1).
+    pub fn submit(&self, number: u64, changes: Vec<OutboxChange>) {
+        if let Some(batches) = &self.batches {
+            // Only fails if the thread has died, which only a panic in it could do.
+            if batches.send((number, changes)).is_err() {
+                tracing::error!("the outbox thread has stopped; a change was not recorded");
+            }
+        }
+    }
+}
+
+impl Drop for OutboxWriter {
+    /// Writes what is queued, then ends the thread.
+    fn drop(&mut self) {
+        drop(self.batches.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 fn rewrite(path: &Path, entries: &BTreeMap<String, StoredDelete>) -> std::io::Result<File> {
     let temporary = path.with_extension("tmp");
     let mut file = File::create(&temporary)?;
@@ -214,5 +265,27 @@ mod tests {
     fn an_unusable_directory_is_named() {
         let error = Outbox::open(Path::new("/proc/version/x")).err().unwrap().to_string();
         assert!(error.starts_with("state.directory: /proc/version/x"), "{error}");
+    }
+
+    #[test]
+    fn the_writer_thread_groups_queued_batches_and_reports_the_last_one_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path()).unwrap();
+        let (durable, mut written) = tokio::sync::mpsc::unbounded_channel();
+        let writer = OutboxWriter::start(outbox, durable).unwrap();
+        for n in 1..=50u64 {
+            writer.submit(n, vec![OutboxChange::Put(record(&n.to_string()))]);
+        }
+        writer.submit(51, vec![OutboxChange::Remove("7".into())]);
+        drop(writer); // writes what is queued, then joins the thread
+        let mut reported = Vec::new();
+        while let Ok(n) = written.try_recv() {
+            reported.push(n);
+        }
+        assert_eq!(reported.last(), Some(&51), "the last batch is reported: {reported:?}");
+        assert!(reported.windows(2).all(|w| w[0] < w[1]), "reports only increase: {reported:?}");
+        let reopened = Outbox::open(dir.path()).unwrap();
+        assert_eq!(reopened.len(), 49);
+        assert!(!reopened.entries().iter().any(|r| r.id == "7"));
     }
 }

@@ -28,7 +28,12 @@ impl LocalBridge {
     pub async fn start(port: u16) -> Result<LocalBridge, BridgeError> {
         let (view, _) = watch::channel(BridgeView::default());
         let media = MediaRuntime::start(port, view.clone()).await.map_err(BridgeError::Udp)?;
-        Ok(LocalBridge { handler: Colibri2Handler::new(), transports: media.transports(false), media: Some(media), view })
+        Ok(LocalBridge {
+            handler: Colibri2Handler::new(),
+            transports: media.transports(false),
+            media: Some(media),
+            view,
+        })
     }
 
     /// The UDP address of the ICE host candidate.
