@@ -37,6 +37,8 @@ use crate::xmpp::stream::StreamLimits;
 /// How long a stopping focus waits for its last DELETEs (the unit's TimeoutStopSec leaves room
 /// for it after `conference.drain_timeout`); what is left stays in the outbox for the next start.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long a stop waits for the outbox thread to write what is queued.
+const OUTBOX_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Loop turns whose effects may wait for the outbox's disk before the loop stops reading.
 const MAX_HELD_TURNS: usize = 4096;
 /// Reservation answers handled in one loop turn at most (one outbox sync for all of them).
@@ -76,6 +78,9 @@ pub enum RunError {
     Outbox(#[from] outbox::OutboxError),
     #[error("cannot start the outbox thread: {0}")]
     OutboxThread(std::io::Error),
+    /// Only a bug can end the outbox thread; exiting non-zero lets systemd restart us.
+    #[error("the outbox thread ended unexpectedly")]
+    OutboxThreadEnded,
     /// The HTTP API's address is taken or not ours: the operator must know at start-up.
     #[error("cannot listen on http.bind {address}: {source}")]
     HttpBind { address: std::net::SocketAddr, source: std::io::Error },
@@ -94,6 +99,8 @@ struct Effects {
     outbox: Option<outbox::OutboxWriter>,
     /// Effects that wait for the outbox batches before them to be on disk.
     gate: durability::DurabilityGate,
+    /// The outbox thread has died (a bug): the run must end, and the restart replays the file.
+    outbox_failed: bool,
     /// Conference requests that came over HTTP, by the id the core answers them with. Each is
     /// an open HTTP request (bounded by `http.max_connections`), answered by the core within
     /// `conference.request_timeout`.
@@ -116,7 +123,10 @@ impl Effects {
             })
             .collect();
         if let (Some(writer), false) = (&self.outbox, changes.is_empty()) {
-            writer.submit(self.gate.next_batch(), changes);
+            if !writer.submit(self.gate.next_batch(), changes) {
+                // Its batch would never be reported and everything after it held for ever.
+                self.outbox_failed = true;
+            }
         }
         if let Some(effects) = self.gate.admit(effects) {
             self.perform(effects);
@@ -235,6 +245,7 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
         Some(outbox) => Some(outbox::OutboxWriter::start(outbox, durable_tx).map_err(RunError::OutboxThread)?),
         None => None,
     };
+    let has_outbox = outbox.is_some();
     let mut effects = Effects {
         client,
         http_done: http_tx,
@@ -242,6 +253,7 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
         backlog: VecDeque::new(),
         outbox,
         gate: durability::DurabilityGate::default(),
+        outbox_failed: false,
         http_requests: api::PendingRequests::default(),
     };
     let mut link = component::LinkState::default();
@@ -264,6 +276,10 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
         let disk_stalled = effects.gate.held() >= MAX_HELD_TURNS;
         // Set by the select (whose futures borrow `effects`), acted on after it.
         let mut durable = None;
+        if effects.outbox_failed {
+            failure = Some(RunError::OutboxThreadEnded);
+            break;
+        }
         tokio::select! {
             Some(stop) = stops.next() => {
                 if stop == Stop::Now || focus.is_draining() || drain_timeout.is_zero() {
@@ -297,7 +313,13 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
                 link = now;
             }
             permit = effects.stanzas.reserve(), if backlogged => flush_one(&mut effects.backlog, permit),
-            Some(batch) = durable_rx.recv() => durable = Some(batch),
+            batch = durable_rx.recv(), if has_outbox => match batch {
+                Some(batch) => durable = Some(batch),
+                None => {
+                    failure = Some(RunError::OutboxThreadEnded);
+                    break;
+                }
+            },
             Some(input) = http_rx.recv() => {
                 // Reservation answers that are already in are handled together, so that the
                 // outbox changes they make (a grant to delete later, a DELETE confirmed) reach
@@ -310,7 +332,8 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
                 }
             }
             Some(query) = inbox.state.recv() => effects.http_requests.answer(&mut focus, query),
-            Some(query) = inbox.requests.recv() => effects.http_requests.answer(&mut focus, query),
+            // Not while the disk holds effects back: each request would add to them.
+            Some(query) = inbox.requests.recv(), if !disk_stalled => effects.http_requests.answer(&mut focus, query),
             event = event_rx.recv(), if !backlogged && !disk_stalled => {
                 let Some(event) = event else {
                     failure = Some(RunError::ConnectionTaskEnded);
@@ -343,7 +366,7 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
         let mut durable = None;
         tokio::select! {
             permit = effects.stanzas.reserve(), if backlogged => flush_one(&mut effects.backlog, permit),
-            Some(batch) = durable_rx.recv() => durable = Some(batch),
+            Some(batch) = durable_rx.recv(), if has_outbox => durable = Some(batch),
             Some(input) = http_rx.recv() => focus.handle(Utc::now(), input),
             _ = sleep_until(focus.poll_timeout()) => focus.handle_timeout(Utc::now()),
             // systemd may watch a stopping service too.
@@ -357,6 +380,13 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
             effects.outbox_durable(batch);
         }
         effects.dispatch(&mut focus);
+    }
+    if effects.gate.held() > 0 {
+        // Their outbox records still reach the disk (below); the next start resumes the DELETEs.
+        warn!(turns = effects.gate.held(), "stopping with effects still waiting for the outbox's disk");
+    }
+    if let Some(writer) = effects.outbox.take() {
+        writer.close(OUTBOX_CLOSE_TIMEOUT).await;
     }
     // Closing the stanza channel makes the connection task close the stream after flushing.
     drop(effects);

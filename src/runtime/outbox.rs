@@ -81,8 +81,8 @@ impl Outbox {
         self.entries.values().cloned().collect()
     }
 
-    /// Records a batch of changes durably (one `fdatasync`). On an error nothing of the batch
-    /// counts, on disk or in memory.
+    /// Records a batch of changes, with one `fdatasync` if it holds a new reservation. On an
+    /// error nothing of the batch counts, on disk or in memory.
     pub fn apply(&mut self, changes: &[OutboxChange]) -> Result<(), OutboxError> {
         if changes.is_empty() {
             return Ok(());
@@ -98,9 +98,10 @@ impl Outbox {
         }
         let error = |source| OutboxError { path: self.path.clone(), source };
         // Only a new reservation must reach the disk before what follows it: a removal that a
-        // power loss takes back costs one more DELETE after the restart, which the API answers
-        // with 404 (done). A written removal survives a crash of the process either way. This
-        // halves the syncs: under 50 new rooms/s they were a fifth of the focus's CPU time.
+        // power loss takes back costs one more GET after the restart, which finds the
+        // reservation gone (or another room's) and sends no DELETE. A written removal survives
+        // a crash of the process either way. This halves the syncs: under 50 new rooms/s they
+        // were a fifth of the focus's CPU time.
         let must_sync = changes.iter().any(|c| matches!(c, OutboxChange::Put(_)));
         let written = self.file.write_all(&bytes).and_then(|()| if must_sync { self.file.sync_data() } else { Ok(()) });
         if let Err(e) = written {
@@ -136,7 +137,6 @@ impl Outbox {
     }
 }
 
-/// Writes `entries` to a new file that atomically replaces `path`, and opens it for appending.
 /// The outbox on a thread of its own, so that the main loop never waits for the disk: changes
 /// are submitted in numbered batches, and every batch queued while a write and sync run shares
 /// the next one (group commit). The thread reports the highest batch that is on disk; the main
@@ -148,6 +148,11 @@ pub struct OutboxWriter {
 
 impl OutboxWriter {
     /// Moves `outbox` to its thread; `durable` hears the number of each last batch written.
+    ///
+    /// A batch that cannot be written (disk full, I/O error) is logged and reported all the
+    /// same, as the focus did before the thread: the conferences go on, and only a crash before
+    /// their end would leave those reservations undeleted. Stopping every conference because
+    /// the state disk failed would be the worse outage.
     pub fn start(mut outbox: Outbox, durable: tokio::sync::mpsc::UnboundedSender<u64>) -> std::io::Result<Self> {
         let (batches, queued) = std::sync::mpsc::channel::<(u64, Vec<OutboxChange>)>();
         let thread = std::thread::Builder::new().name("outbox".into()).spawn(move || {
@@ -157,7 +162,7 @@ impl OutboxWriter {
                     changes.extend(more);
                 }
                 if let Err(e) = outbox.apply(&changes) {
-                    tracing::error!("cannot record reservations to delete: {e}");
+                    tracing::error!("cannot record reservations to delete (a crash now would leave them): {e}");
                 }
                 // The main loop is gone: nothing waits for the answer, but queued batches are
                 // still written (the loop ends when the channel is closed and empty).
@@ -167,19 +172,27 @@ impl OutboxWriter {
         Ok(OutboxWriter { batches: Some(batches), thread: Some(thread) })
     }
 
-    /// Queues batch `number` (numbers increase by one from 1).
-    pub fn submit(&self, number: u64, changes: Vec<OutboxChange>) {
-        if let Some(batches) = &self.batches {
-            // Only fails if the thread has died, which only a panic in it could do.
-            if batches.send((number, changes)).is_err() {
-                tracing::error!("the outbox thread has stopped; a change was not recorded");
+    /// Queues batch `number` (numbers increase by one from 1); false if the thread has died,
+    /// which only a panic in it can do: that batch will never be reported.
+    pub fn submit(&self, number: u64, changes: Vec<OutboxChange>) -> bool {
+        self.batches.as_ref().is_some_and(|batches| batches.send((number, changes)).is_ok())
+    }
+
+    /// Lets the thread write what is queued and end, waiting for it up to `timeout` without
+    /// blocking the runtime; after that the thread is left to finish on its own.
+    pub async fn close(mut self, timeout: std::time::Duration) {
+        drop(self.batches.take());
+        if let Some(thread) = self.thread.take() {
+            let joined = tokio::task::spawn_blocking(move || thread.join());
+            if tokio::time::timeout(timeout, joined).await.is_err() {
+                warn!(?timeout, "the outbox's disk is still busy; stopping without waiting for it");
             }
         }
     }
 }
 
 impl Drop for OutboxWriter {
-    /// Writes what is queued, then ends the thread.
+    /// Writes what is queued, then ends the thread (blocking; [`OutboxWriter::close`] does not).
     fn drop(&mut self) {
         drop(self.batches.take());
         if let Some(thread) = self.thread.take() {
@@ -188,6 +201,7 @@ impl Drop for OutboxWriter {
     }
 }
 
+/// Writes `entries` to a new file that atomically replaces `path`, and opens it for appending.
 fn rewrite(path: &Path, entries: &BTreeMap<String, StoredDelete>) -> std::io::Result<File> {
     let temporary = path.with_extension("tmp");
     let mut file = File::create(&temporary)?;
@@ -202,8 +216,11 @@ fn rewrite(path: &Path, entries: &BTreeMap<String, StoredDelete>) -> std::io::Re
     // Opened before anything else can fail, so that appends never go to the replaced file.
     let appending = OpenOptions::new().append(true).open(path)?;
     if let Some(directory) = path.parent() {
-        // The rename itself must reach the disk.
-        File::open(directory)?.sync_all()?;
+        // The rename itself should reach the disk; if that fails the new file is still the one
+        // in the directory, so appends must go to it all the same.
+        if let Err(e) = File::open(directory).and_then(|d| d.sync_all()) {
+            warn!(directory = %directory.display(), "cannot sync the outbox's directory after compacting: {e}");
+        }
     }
     Ok(appending)
 }

@@ -79,7 +79,7 @@ pub static LOOP_STALLED: HttpErrorEntry = HttpErrorEntry {
     status: StatusCode::SERVICE_UNAVAILABLE,
     key: "loop-stalled",
     message: "the focus's main loop did not answer within 5 s",
-    when: "a hung focus (systemd's watchdog restarts it)",
+    when: "a hung focus (systemd's watchdog restarts it); a loop that blocks its thread stops the API too, and the probe times out instead",
 };
 
 /// The API's own errors, in README's order.

@@ -8,7 +8,10 @@
 //!
 //! Handlers never touch the core: they send a [`Query`] to the main loop, which owns the
 //! [`Focus`](crate::core::Focus), and wait for its answer. A loop that does not answer within
-//! [`LOOP_ANSWER_TIMEOUT`] makes health fail, which is what a hung focus should look like.
+//! [`LOOP_ANSWER_TIMEOUT`] makes health fail, which is what a hung focus should look like. The
+//! binary runs everything on one thread, so a loop that blocks that thread (rather than waiting
+//! on something that never comes) stops the API as well: the probe then times out, which a
+//! health check also counts as a failure.
 
 pub mod conference_request;
 pub mod errors;
