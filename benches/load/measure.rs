@@ -106,10 +106,12 @@ impl Recorder {
         counter.load(Ordering::Relaxed)
     }
 
+    /// The latest session-accept with these SSRCs (a participant moved to another bridge
+    /// accepts its new session with the same sources, and the others' source-add follows that).
     pub fn accepted(&self, ssrcs: &[u32], at: Instant) {
         let mut accepted = self.accepted_at.lock().unwrap();
         for ssrc in ssrcs {
-            accepted.entry(*ssrc).or_insert(at);
+            accepted.insert(*ssrc, at);
         }
     }
 

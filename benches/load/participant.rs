@@ -89,7 +89,8 @@ async fn run(spec: &Spec, recorder: &Recorder, mut leave: oneshot::Receiver<()>)
             Ok(stanza) => stanza,
             Err(e) => break Err(e.context("connection lost")),
         };
-        if let Err(e) = handle(&client, spec, recorder, &focus, joining, &mut session, stanza).await {
+        let cx = Handlers { client: &client, spec, recorder, focus: &focus, joining };
+        if let Err(e) = handle(&cx, &mut session, stanza).await {
             break Err(e);
         }
     };
@@ -141,15 +142,19 @@ struct Session {
     next_id: u64,
 }
 
-async fn handle(
-    client: &TestClient,
-    spec: &Spec,
-    recorder: &Recorder,
-    focus: &str,
+/// What a participant's handlers need to know besides its Jingle state.
+struct Handlers<'a> {
+    client: &'a TestClient,
+    spec: &'a Spec,
+    recorder: &'a Recorder,
+    /// The focus's occupant JID in the room.
+    focus: &'a str,
+    /// When the MUC join was sent.
     joining: Instant,
-    session: &mut Session,
-    stanza: Element,
-) -> Result<()> {
+}
+
+async fn handle(cx: &Handlers<'_>, session: &mut Session, stanza: Element) -> Result<()> {
+    let Handlers { client, spec, recorder, focus, .. } = *cx;
     if stanza.name() != "iq" {
         return Ok(()); // presence of the others, messages
     }
@@ -162,7 +167,7 @@ async fn handle(
                 bail!("unexpected IQ from the focus: {}", xml(&stanza));
             };
             client.send(result_to(&stanza, None)).await?;
-            jingle_from_focus(client, spec, recorder, focus, joining, session, jingle).await
+            jingle_from_focus(cx, session, jingle).await
         }
         Some("error") => {
             recorder.error(format!("{}/{}: error answer: {}", spec.room, spec.nick, xml(&stanza)));
@@ -186,15 +191,8 @@ async fn handle(
     }
 }
 
-async fn jingle_from_focus(
-    client: &TestClient,
-    spec: &Spec,
-    recorder: &Recorder,
-    focus: &str,
-    joining: Instant,
-    session: &mut Session,
-    jingle: &Element,
-) -> Result<()> {
+async fn jingle_from_focus(cx: &Handlers<'_>, session: &mut Session, jingle: &Element) -> Result<()> {
+    let Handlers { client, spec, recorder, focus, joining } = *cx;
     match jingle.attr("action") {
         Some("session-initiate") => {
             let now = Instant::now();

@@ -59,12 +59,16 @@ impl Stack {
         let brewery = format!("{BREWERY}@{INTERNAL_MUC_DOMAIN}");
         let mut bridges = Vec::new();
         for n in 1..=options.bridges {
+            // The focus gets the Colibri2 answers JVB gives; the bridges run no media behind
+            // them (the browser tests prove media), which at thousands of endpoints would take
+            // the CPU the focus and Prosody are measured on.
             let config = TestBridgeConfig::new(
                 format!("127.0.0.1:{}", prosody.c2s_port()),
                 DOMAIN,
                 &brewery,
                 format!("jvb-{n}"),
-            );
+            )
+            .signalling_only();
             bridges.push(TestBridge::start(config).await.with_context(|| format!("starting bridge jvb-{n}"))?);
         }
 
