@@ -111,7 +111,14 @@ async fn reload_on_sighup(
     log_level: reload::Handle<EnvFilter, Registry>,
 ) {
     while hangup.recv().await.is_some() {
-        let level = match Config::load(&path, require_file) {
+        // Off the runtime's only thread: a configuration file on a slow or hung disk must not
+        // stop the main loop.
+        let load = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || Config::load(&path, require_file))
+        };
+        let Ok(loaded) = load.await else { continue };
+        let level = match loaded {
             Ok(config) => config.log.level,
             Err(e) => {
                 tracing::error!("SIGHUP: configuration not reloaded, log level kept: {e}");

@@ -100,8 +100,9 @@ async fn a_stalled_main_loop_stops_the_watchdog_pings_until_it_runs_again() -> R
     let (stop_tx, stop_rx) = mpsc::unbounded_channel::<Stop>();
     let stops = futures::stream::unfold(stop_rx, |mut rx| async move { rx.recv().await.map(|stop| (stop, rx)) });
     // The focus gets a runtime of its own, so that the thread it blocks does not hold up the
-    // test's timers (multi-thread, so that `spawn` drives it; the binary runs the same loop on
-    // a current-thread runtime).
+    // test's timers. Multi-thread on purpose, although the binary runs the loop on a
+    // current-thread runtime: here a pinger outside the loop would go on pinging while the
+    // loop is stuck, so the test checks that the pings come from the loop itself.
     let focus_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let focus = focus_runtime.spawn(jitsi_focus::runtime::run_with(config, stops, options));
 
