@@ -259,7 +259,7 @@ pub async fn run(scenario: Scenario, load: &Load, stack_options: &StackOptions) 
     if scenario == Scenario::Burst {
         load.participants = 1;
     }
-    let mut stack_options = StackOptions { ..stack_options.clone() };
+    let mut stack_options = stack_options.clone();
     if scenario == Scenario::BridgeKill {
         stack_options.bridges = stack_options.bridges.max(2);
     }
