@@ -20,7 +20,7 @@ pub enum Scenario {
     /// As `conferences`, then for `churn_duration` participants leave and others join their
     /// rooms at `churn_rate` each.
     Churn,
-    /// As `conferences`, then the first bridge is killed: everyone it had must be re-invited.
+    /// As `conferences`, then the busiest bridge is killed: everyone it had must be re-invited.
     BridgeKill,
     /// `conferences` new rooms, one participant each, at `rate`.
     Burst,
@@ -308,8 +308,14 @@ pub async fn run(scenario: Scenario, load: &Load, stack_options: &StackOptions) 
     match scenario {
         Scenario::Churn => run.churn().await,
         Scenario::BridgeKill => {
-            let killed = run.stack.bridges.remove(0);
-            let endpoints: usize = killed.view().conferences.values().map(|c| c.endpoints.len()).sum();
+            // The bridge with the most endpoints: whichever the focus's selection filled.
+            let endpoints_of = |b: &jitsi_test_bridge::TestBridge| -> usize {
+                b.view().conferences.values().map(|c| c.endpoints.len()).sum()
+            };
+            let busiest =
+                (0..run.stack.bridges.len()).max_by_key(|&i| endpoints_of(&run.stack.bridges[i])).unwrap_or(0);
+            let killed = run.stack.bridges.remove(busiest);
+            let endpoints = endpoints_of(&killed);
             let port = killed.udp_addr().port();
             expected_reinvites = Some(endpoints);
             recorder.bridge_killed(port, Instant::now());
