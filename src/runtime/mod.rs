@@ -99,8 +99,6 @@ struct Effects {
     outbox: Option<outbox::OutboxWriter>,
     /// Effects that wait for the outbox batches before them to be on disk.
     gate: durability::DurabilityGate,
-    /// The outbox thread has died (a bug): the run must end, and the restart replays the file.
-    outbox_failed: bool,
     /// Conference requests that came over HTTP, by the id the core answers them with. Each is
     /// an open HTTP request (bounded by `http.max_connections`), answered by the core within
     /// `conference.request_timeout`.
@@ -123,10 +121,9 @@ impl Effects {
             })
             .collect();
         if let (Some(writer), false) = (&self.outbox, changes.is_empty()) {
-            if !writer.submit(self.gate.next_batch(), changes) {
-                // Its batch would never be reported and everything after it held for ever.
-                self.outbox_failed = true;
-            }
+            // Refused only by a dead thread, whose report channel the main loop then finds
+            // closed: that ends the run (the restart replays the file).
+            writer.submit(self.gate.next_batch(), changes);
         }
         if let Some(effects) = self.gate.admit(effects) {
             self.perform(effects);
@@ -253,7 +250,6 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
         backlog: VecDeque::new(),
         outbox,
         gate: durability::DurabilityGate::default(),
-        outbox_failed: false,
         http_requests: api::PendingRequests::default(),
     };
     let mut link = component::LinkState::default();
@@ -276,10 +272,6 @@ pub async fn run_with(config: Config, stops: impl Stream<Item = Stop>, options: 
         let disk_stalled = effects.gate.held() >= MAX_HELD_TURNS;
         // Set by the select (whose futures borrow `effects`), acted on after it.
         let mut durable = None;
-        if effects.outbox_failed {
-            failure = Some(RunError::OutboxThreadEnded);
-            break;
-        }
         tokio::select! {
             Some(stop) = stops.next() => {
                 if stop == Stop::Now || focus.is_draining() || drain_timeout.is_zero() {

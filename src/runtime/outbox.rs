@@ -172,10 +172,12 @@ impl OutboxWriter {
         Ok(OutboxWriter { batches: Some(batches), thread: Some(thread) })
     }
 
-    /// Queues batch `number` (numbers increase by one from 1); false if the thread has died,
-    /// which only a panic in it can do: that batch will never be reported.
-    pub fn submit(&self, number: u64, changes: Vec<OutboxChange>) -> bool {
-        self.batches.as_ref().is_some_and(|batches| batches.send((number, changes)).is_ok())
+    /// Queues batch `number` (numbers increase by one from 1). If the thread has died, which
+    /// only a panic in it can do, the batch is dropped and the report channel is closed.
+    pub fn submit(&self, number: u64, changes: Vec<OutboxChange>) {
+        if let Some(batches) = &self.batches {
+            let _ = batches.send((number, changes));
+        }
     }
 
     /// Lets the thread write what is queued and end, waiting for it up to `timeout` without
