@@ -144,28 +144,6 @@ fn settings() -> Settings {
     }
 }
 
-/// What the bridge or a participant answers to a stanza from the focus, if anything.
-fn answer(stanza: &Element) -> Option<String> {
-    if stanza.name() != "iq" || !matches!(stanza.attr("type"), Some("get" | "set")) {
-        return None;
-    }
-    let (id, to) = (stanza.attr("id")?, stanza.attr("to")?);
-    let head = format!("<iq xmlns='jabber:component:accept' type='result' id='{id}' from='{to}' to='{FOCUS}'>");
-    if let Some(modify) = stanza.get_child("conference-modify", NS_COLIBRI2) {
-        let created: String = modify
-            .children()
-            .filter(|e| e.name() == "endpoint" && e.attr("create") == Some("true"))
-            .map(|e| format!("<endpoint id='{}'><transport><transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='u' pwd='pppppppppppppppppppppp'><candidate component='1' foundation='1' generation='0' id='c1' ip='127.0.0.1' port='10000' priority='2130706431' protocol='udp' type='host' network='0'/><rtcp-mux/><fingerprint xmlns='urn:xmpp:jingle:apps:dtls:0' hash='sha-256' setup='actpass'>A1:B2</fingerprint></transport><sctp port='5000'/></transport></endpoint>", e.attr("id").unwrap()))
-            .collect();
-        return Some(format!("{head}<conference-modified xmlns='{NS_COLIBRI2}'>{created}</conference-modified></iq>"));
-    }
-    if stanza.get_child("query", "http://jabber.org/protocol/disco#info").is_some() {
-        let features: String = FEATURES.iter().map(|f| format!("<feature var='{f}'/>")).collect();
-        return Some(format!("{head}<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='web'/>{features}</query></iq>"));
-    }
-    Some(format!("{head}</iq>"))
-}
-
 /// Audio and a video FID pair with msids, as the Unified-Plan client of the fixtures sends
 /// them in its session-accept, with SSRCs `base`, `base + 1`, `base + 2`.
 fn sources(nick: &str, base: u32) -> String {
@@ -245,7 +223,7 @@ impl World {
             }
             for stanza in &sent {
                 self.note_initiate(stanza);
-                if let Some(answer) = answer(stanza) {
+                if let Some(answer) = jitsi_focus::testing::answer(stanza, FOCUS, FEATURES) {
                     self.stanza(&answer);
                 }
             }
@@ -309,7 +287,7 @@ fn nth_until_allocation(w: &mut World, nick: &str) -> Element {
             let creates = stanza
                 .get_child("conference-modify", NS_COLIBRI2)
                 .is_some_and(|m| m.children().any(|e| e.attr("create") == Some("true")));
-            match answer(stanza) {
+            match jitsi_focus::testing::answer(stanza, FOCUS, FEATURES) {
                 Some(a) if creates => allocation = Some(xml(&a)),
                 Some(a) => w.stanza(&a),
                 None => {}

@@ -6,6 +6,8 @@ pub mod errors;
 pub mod http_serve;
 pub mod reservations;
 pub mod runtime;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod xmpp {
     pub mod brewery;
     pub mod build;

@@ -86,7 +86,7 @@ impl Media {
                     let sid = jingle_of(stanza).and_then(|j| j.attr("sid")).map(str::to_owned);
                     self.sids.extend(nick.zip(sid));
                 }
-                if let Some(answer) = answer(stanza) {
+                if let Some(answer) = crate::testing::answer(stanza, "focus.meet.test/focus", FEATURES_2020) {
                     self.h.stanza(&answer);
                 }
             }
@@ -134,29 +134,6 @@ impl Media {
     fn sid(&self, nick: &str) -> String {
         self.sids.get(nick).cloned().unwrap_or_else(|| panic!("no session-initiate to {nick}"))
     }
-}
-
-/// What the bridge or a participant answers to a stanza from the focus, if anything.
-fn answer(stanza: &Element) -> Option<String> {
-    if stanza.name() != "iq" || !matches!(stanza.attr("type"), Some("get" | "set")) {
-        return None;
-    }
-    let (id, to) = (stanza.attr("id")?, stanza.attr("to")?);
-    let head =
-        format!("<iq xmlns='jabber:component:accept' type='result' id='{id}' from='{to}' to='focus.meet.test/focus'>");
-    if let Some(modify) = stanza.get_child("conference-modify", NS_COLIBRI2) {
-        let created: String = modify
-            .children()
-            .filter(|e| e.name() == "endpoint" && e.attr("create") == Some("true"))
-            .map(|e| format!("<endpoint id='{}'><transport><transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='u' pwd='pppppppppppppppppppppp'><candidate component='1' foundation='1' generation='0' id='c1' ip='127.0.0.1' port='10000' priority='2130706431' protocol='udp' type='host' network='0'/><rtcp-mux/><fingerprint xmlns='urn:xmpp:jingle:apps:dtls:0' hash='sha-256' setup='actpass'>A1:B2</fingerprint></transport><sctp port='5000'/></transport></endpoint>", e.attr("id").unwrap()))
-            .collect();
-        return Some(format!("{head}<conference-modified xmlns='{NS_COLIBRI2}'>{created}</conference-modified></iq>"));
-    }
-    if stanza.get_child("query", "http://jabber.org/protocol/disco#info").is_some() {
-        let features: String = FEATURES_2020.iter().map(|f| format!("<feature var='{f}'/>")).collect();
-        return Some(format!("{head}<query xmlns='http://jabber.org/protocol/disco#info'><identity category='client' type='web'/>{features}</query></iq>"));
-    }
-    Some(format!("{head}</iq>"))
 }
 
 /// Audio and a video FID pair as the 2020 client in Chromium 156 writes them: `msid` given or
